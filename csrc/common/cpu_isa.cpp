@@ -1,0 +1,34 @@
+#include "common/cpu_isa.h"
+
+#include <ATen/Version.h>
+
+#include <string>
+
+namespace lavin_fast::cpu {
+
+CpuIsa cpu_isa() {
+  static const CpuIsa isa = [] {
+    const std::string aten = at::get_cpu_capability();  // honours ATEN_CPU_CAPABILITY
+#if defined(__x86_64__) || defined(_M_X64)
+    __builtin_cpu_init();
+    const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                      __builtin_cpu_supports("f16c");
+    const bool avx512 = avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    if (aten == "AVX512" && avx512) return CpuIsa::kAvx512;
+    if ((aten == "AVX512" || aten == "AVX2") && avx2) return CpuIsa::kAvx2;
+#endif
+    return CpuIsa::kDefault;
+  }();
+  return isa;
+}
+
+const char* cpu_isa_name(CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::kAvx512: return "AVX512";
+    case CpuIsa::kAvx2: return "AVX2";
+    default: return "DEFAULT";
+  }
+}
+
+}  // namespace lavin_fast::cpu

@@ -1,0 +1,51 @@
+// The operator schemas of lavin_fast (one library, every op), and the Python module `lavin_fast._C`
+// whose import loads them. Kernels register per dispatch key next to their code (csrc/<op>/).
+#include <Python.h>
+#include <torch/library.h>
+
+#include "common/cpu_isa.h"
+
+TORCH_LIBRARY(lavin_fast, m) {
+  // RMSNorm family (csrc/norms). Each forward also returns rstd (fp32, x.shape[:-1]) for the backward.
+  m.def("rms_norm(Tensor x, Tensor? weight, float eps) -> (Tensor, Tensor)");
+  m.def(
+      "rms_norm_backward(Tensor grad_y, Tensor x, Tensor? weight, Tensor rstd, "
+      "bool weight_requires_grad) -> (Tensor, Tensor)");
+  m.def(
+      "rms_norm_modulate(Tensor x, Tensor scale, Tensor? shift, Tensor? cu_seqlens, float eps) "
+      "-> (Tensor, Tensor)");
+  m.def(
+      "rms_norm_modulate_backward(Tensor grad_y, Tensor x, Tensor scale, Tensor? cu_seqlens, "
+      "Tensor rstd, bool scale_requires_grad, bool shift_requires_grad) -> (Tensor, Tensor, Tensor)");
+  m.def(
+      "gated_rms_residual(Tensor residual, Tensor y, Tensor gate, Tensor? cu_seqlens, float eps, "
+      "str gate_act) -> (Tensor, Tensor)");
+  m.def(
+      "gated_rms_residual_backward(Tensor grad_out, Tensor y, Tensor gate, Tensor? cu_seqlens, "
+      "Tensor rstd, str gate_act, bool gate_requires_grad) -> (Tensor, Tensor)");
+}
+
+namespace {
+
+PyObject* cpu_isa(PyObject*, PyObject*) {
+  return PyUnicode_FromString(lavin_fast::cpu::cpu_isa_name(lavin_fast::cpu::cpu_isa()));
+}
+
+PyObject* cuda_compiled(PyObject*, PyObject*) {
+#ifdef LAVIN_FAST_WITH_CUDA
+  Py_RETURN_TRUE;
+#else
+  Py_RETURN_FALSE;
+#endif
+}
+
+PyMethodDef kMethods[] = {
+    {"cpu_isa", cpu_isa, METH_NOARGS, "Instruction set of the CPU kernels in use (DEFAULT, AVX2, AVX512)."},
+    {"cuda_compiled", cuda_compiled, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_C", "lavin_fast native operators", -1, kMethods};
+
+}  // namespace
+
+PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&kModule); }
