@@ -3,6 +3,7 @@
 #include <Python.h>
 #include <torch/library.h>
 
+#include "common/alloc.h"
 #include "common/cpu_isa.h"
 
 TORCH_LIBRARY(lavin_fast, m) {
@@ -39,8 +40,17 @@ PyObject* cuda_compiled(PyObject*, PyObject*) {
 #endif
 }
 
+PyObject* set_poison_outputs(PyObject*, PyObject* arg) {
+  const int on = PyObject_IsTrue(arg);
+  if (on < 0) return nullptr;
+  lavin_fast::set_poison_outputs(on != 0);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef kMethods[] = {
     {"cpu_isa", cpu_isa, METH_NOARGS, "Instruction set of the CPU kernels in use (DEFAULT, AVX2, AVX512)."},
+    {"set_poison_outputs", set_poison_outputs, METH_O,
+     "Test hook: fill every kernel output with NaN before the kernel writes it."},
     {"cuda_compiled", cuda_compiled, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
     {nullptr, nullptr, 0, nullptr}};
 

@@ -1,8 +1,10 @@
 #include "common/alloc.h"
 
-#include <ATen/ops/empty.h>
+#include <ATen/ATen.h>
 
+#include <atomic>
 #include <cstdint>
+#include <limits>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -13,7 +15,11 @@ namespace lavin_fast {
 namespace {
 constexpr uintptr_t kHugePage = uintptr_t{2} << 20;
 constexpr int64_t kHugePageMinBytes = int64_t{8} << 20;  // smaller outputs are usually recycled heap
+std::atomic<bool> g_poison{false};
 }  // namespace
+
+void set_poison_outputs(bool on) { g_poison.store(on); }
+bool poison_outputs() { return g_poison.load(); }
 
 at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
   at::Tensor t = at::empty(sizes, options);
@@ -26,6 +32,13 @@ at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options)
     if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
   }
 #endif
+  if (poison_outputs()) {
+    if (at::isFloatingType(t.scalar_type())) {
+      t.fill_(std::numeric_limits<double>::quiet_NaN());
+    } else {
+      t.fill_(-1);
+    }
+  }
   return t;
 }
 

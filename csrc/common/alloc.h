@@ -12,4 +12,9 @@ namespace lavin_fast {
 // (THP_MEM_ALLOC_ENABLE=1); this applies it to our outputs only.
 at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options);
 
+// Test hook: when on, every output from empty_output is filled with NaN (floating) or -1 (integer)
+// before a kernel writes it, so a test can prove that every element was written.
+void set_poison_outputs(bool on);
+bool poison_outputs();
+
 }  // namespace lavin_fast

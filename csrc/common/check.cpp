@@ -12,6 +12,23 @@ std::string shape_str(at::IntArrayRef sizes) {
   return s.str();
 }
 
+std::string dtype_name(at::ScalarType t) {
+  // The names users write in Python (torch.float32), not c10's (Float).
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kHalf: return "float16";
+    case at::kBFloat16: return "bfloat16";
+    case at::kInt: return "int32";
+    case at::kLong: return "int64";
+    case at::kShort: return "int16";
+    case at::kByte: return "uint8";
+    case at::kChar: return "int8";
+    case at::kBool: return "bool";
+    default: return c10::toString(t);
+  }
+}
+
 void check_dtype(const char* op, const char* name, const at::Tensor& t,
                  std::initializer_list<at::ScalarType> allowed) {
   for (auto a : allowed)
@@ -19,11 +36,11 @@ void check_dtype(const char* op, const char* name, const at::Tensor& t,
   std::ostringstream s;
   bool first = true;
   for (auto a : allowed) {
-    s << (first ? "" : " or ") << c10::toString(a);
+    s << (first ? "" : " or ") << dtype_name(a);
     first = false;
   }
   TORCH_CHECK_TYPE(false, op, ": argument '", name, "' must have dtype ", s.str(), ", got ",
-                   t.scalar_type());
+                   dtype_name(t.scalar_type()));
 }
 
 void check_float_dtype(const char* op, const char* name, const at::Tensor& t) {

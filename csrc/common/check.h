@@ -11,6 +11,7 @@
 namespace lavin_fast {
 
 std::string shape_str(at::IntArrayRef sizes);
+std::string dtype_name(at::ScalarType t);  // "float32", as Python spells it
 
 // dtype must be one of `allowed`.
 void check_dtype(const char* op, const char* name, const at::Tensor& t,

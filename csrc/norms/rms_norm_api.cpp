@@ -45,16 +45,16 @@ void check_param(const char* op, const char* name, const at::Tensor& p, const at
   check_same_device(op, name, p, x, x_name);
   check_float_dtype(op, name, p);
   TORCH_CHECK_TYPE(p.scalar_type() == x.scalar_type() || p.scalar_type() == at::kFloat, op,
-                   ": argument '", name, "' must have the dtype of '", x_name, "' (", x.scalar_type(),
-                   ") or float32, got ", p.scalar_type());
+                   ": argument '", name, "' must have the dtype of '", x_name, "' (",
+                   dtype_name(x.scalar_type()), ") or float32, got ", dtype_name(p.scalar_type()));
 }
 
 void check_like(const char* op, const char* name, const at::Tensor& t, const at::Tensor& ref,
                 const char* ref_name) {
   check_same_device(op, name, t, ref, ref_name);
   TORCH_CHECK_TYPE(t.scalar_type() == ref.scalar_type(), op, ": argument '", name,
-                   "' must have the dtype of '", ref_name, "' (", ref.scalar_type(), "), got ",
-                   t.scalar_type());
+                   "' must have the dtype of '", ref_name, "' (", dtype_name(ref.scalar_type()),
+                   "), got ", dtype_name(t.scalar_type()));
   TORCH_CHECK_VALUE(t.sizes() == ref.sizes(), op, ": argument '", name, "' must have the shape of '",
                     ref_name, "' ", shape_str(ref.sizes()), ", got ", shape_str(t.sizes()));
 }
@@ -101,7 +101,7 @@ void check_per_sample(const char* op, const char* name, const at::Tensor& p, con
 }
 
 at::Tensor empty_rstd(const at::Tensor& x) {
-  return at::empty(x.sizes().slice(0, x.dim() - 1), x.options().dtype(at::kFloat));
+  return empty_output(x.sizes().slice(0, x.dim() - 1), x.options().dtype(at::kFloat));
 }
 
 at::Tensor none_grad(const at::Tensor& like) { return at::empty({0}, like.options()); }
@@ -191,7 +191,7 @@ std::tuple<at::Tensor, at::Tensor> rms_norm_backward(const Backend& be, const at
     p.mult_seg_stride = 0;
   }
   if (weight_requires_grad) {
-    gw32 = at::empty({1, x.size(-1)}, x.options().dtype(at::kFloat));
+    gw32 = empty_output({1, x.size(-1)}, x.options().dtype(at::kFloat));
     p.grad_mult = gw32.data_ptr<float>();
   }
   if (p.rows > 0) {
@@ -254,11 +254,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rms_norm_modulate_backward(
   const auto f32 = x.options().dtype(at::kFloat);
   at::Tensor gs32, gb32;
   if (scale_requires_grad) {
-    gs32 = at::empty(scale.sizes(), f32);
+    gs32 = empty_output(scale.sizes(), f32);
     p.grad_mult = gs32.data_ptr<float>();
   }
   if (shift_requires_grad) {
-    gb32 = at::empty(scale.sizes(), f32);
+    gb32 = empty_output(scale.sizes(), f32);
     p.grad_shift = gb32.data_ptr<float>();
   }
   if (p.rows > 0) {
@@ -320,7 +320,7 @@ std::tuple<at::Tensor, at::Tensor> gated_rms_residual_backward(
   p.mult_seg_stride = p.dim;
   at::Tensor gg32;
   if (gate_requires_grad) {
-    gg32 = at::empty(gate.sizes(), y.options().dtype(at::kFloat));
+    gg32 = empty_output(gate.sizes(), y.options().dtype(at::kFloat));
     p.grad_mult = gg32.data_ptr<float>();
   }
   if (p.rows > 0) {
