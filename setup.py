@@ -93,6 +93,13 @@ class IsaBuildExt(cpp_extension.BuildExtension):
     torch build writes one flag set for all sources) with header dependency tracking, so rebuilds are
     incremental."""
 
+    def finalize_options(self):
+        super().finalize_options()
+        # One object cache for every way of building (pip install ., pip install -e ., setup.py
+        # build_ext --inplace): pip's editable builds would otherwise compile in a fresh temporary
+        # directory each time, and nvcc makes that minutes.
+        self.build_temp = os.path.join(ROOT, "build", "temp")
+
     def build_extensions(self):
         for e in self.extensions:
             e.extra_objects = list(e.extra_objects or []) + self._build_isa_objects(e)

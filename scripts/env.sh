@@ -27,11 +27,14 @@ fi
 export CUDA_HOME=${CUDA_HOME:-/usr/local/cuda}
 export MAX_JOBS=${MAX_JOBS:-2}
 
-# Build: the first run registers an editable install; later runs rebuild only changed sources
-# (ninja keeps the objects under build/).
-if ! python -c "import lavin_fast" 2>/dev/null; then
-  echo "[env] pip install --no-build-isolation -e ."
+# Build: the first run makes an editable install (which compiles); later runs rebuild only what
+# changed (ninja keeps the objects under build/temp for both ways of building).
+t0=$(date +%s)
+if ! python -m pip show --quiet lavin_fast >/dev/null 2>&1; then
+  echo "[env] pip install --no-build-isolation -e . (compiles lavin_fast._C)"
   python -m pip install --quiet --no-build-isolation --no-deps -e .
+else
+  echo "[env] building lavin_fast._C (incremental)"
+  python setup.py --quiet build_ext --inplace
 fi
-echo "[env] building lavin_fast._C (incremental)"
-python setup.py --quiet build_ext --inplace
+echo "[env] build took $(( $(date +%s) - t0 )) s"

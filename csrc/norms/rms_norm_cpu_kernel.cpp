@@ -160,7 +160,8 @@ void bwd_row(const RmsNormBwdParams& p, int64_t r, int64_t s, float* acc_mult, f
 // bitwise reproducible from run to run and machine to machine.
 struct RowBlock {
   int64_t segment, begin, end;
-  float* acc;  // where this block accumulates: the output row itself, or a partial row
+  float* acc_mult;   // (D,) where this block accumulates g*n: the output row of its segment when the
+  float* acc_shift;  // block is the segment's only one, else a row of the partial-sum buffer
 };
 
 constexpr int64_t kReductionBlocks = 64;
@@ -169,8 +170,7 @@ template <typename T, bool kMult, bool kGradMult, bool kGradShift>
 void bwd_typed(const RmsNormBwdParams& p) {
   const int64_t d = p.dim;
   const int64_t num_seg = p.seg.num_segments;
-  constexpr bool kReduce = kGradMult || kGradShift;
-  if constexpr (!kReduce) {
+  if constexpr (!kGradMult && !kGradShift) {
     at::parallel_for(0, p.rows, row_grain(d), [&](int64_t begin, int64_t end) {
       SegmentCursor seg(p.seg, begin);
       for (int64_t r = begin; r < end; ++r)
@@ -178,54 +178,52 @@ void bwd_typed(const RmsNormBwdParams& p) {
     });
     return;
   }
-  // Both reductions share one buffer row layout: [mult (D) | shift (D)] per accumulator row.
-  const int64_t width = (kGradMult ? d : 0) + (kGradShift ? d : 0);
   const int64_t block_rows = std::max<int64_t>(1, (p.rows + kReductionBlocks - 1) / kReductionBlocks);
   std::vector<RowBlock> blocks;
   std::vector<int64_t> first_block(num_seg + 1, 0);
-  int64_t partial_rows = 0;
+  int64_t split_blocks = 0;
   for (int64_t s = 0; s < num_seg; ++s) {
     const int64_t b0 = segment_begin(p.seg, s), b1 = segment_begin(p.seg, s + 1);
     first_block[s] = static_cast<int64_t>(blocks.size());
-    const bool split = b1 - b0 > block_rows;
-    for (int64_t b = b0; b < b1; b += block_rows) {
-      blocks.push_back({s, b, std::min(b1, b + block_rows), nullptr});
-      if (split) ++partial_rows;
-    }
+    for (int64_t b = b0; b < b1; b += block_rows) blocks.push_back({s, b, std::min(b1, b + block_rows)});
+    if (b1 - b0 > block_rows) split_blocks += static_cast<int64_t>(blocks.size()) - first_block[s];
   }
   first_block[num_seg] = static_cast<int64_t>(blocks.size());
-  std::vector<float> own(num_seg * width), partial(partial_rows * width);
+  std::vector<float> partial_mult(kGradMult ? split_blocks * d : 0);
+  std::vector<float> partial_shift(kGradShift ? split_blocks * d : 0);
   int64_t next_partial = 0;
   for (int64_t s = 0; s < num_seg; ++s) {
-    const int64_t n = first_block[s + 1] - first_block[s];
-    for (int64_t i = first_block[s]; i < first_block[s + 1]; ++i)
-      blocks[i].acc = n == 1 ? own.data() + s * width : partial.data() + (next_partial++) * width;
+    const bool single = first_block[s + 1] - first_block[s] == 1;
+    for (int64_t i = first_block[s]; i < first_block[s + 1]; ++i, next_partial += !single) {
+      if (kGradMult)
+        blocks[i].acc_mult = single ? p.grad_mult + s * d : partial_mult.data() + next_partial * d;
+      if (kGradShift)
+        blocks[i].acc_shift = single ? p.grad_shift + s * d : partial_shift.data() + next_partial * d;
+    }
   }
 
   at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       const RowBlock& blk = blocks[i];
-      std::fill(blk.acc, blk.acc + width, 0.f);
-      float* acc_mult = kGradMult ? blk.acc : nullptr;
-      float* acc_shift = kGradShift ? blk.acc + (kGradMult ? d : 0) : nullptr;
+      if (kGradMult) std::fill(blk.acc_mult, blk.acc_mult + d, 0.f);
+      if (kGradShift) std::fill(blk.acc_shift, blk.acc_shift + d, 0.f);
       for (int64_t r = blk.begin; r < blk.end; ++r)
-        bwd_row<T, kMult, kGradMult, kGradShift>(p, r, blk.segment, acc_mult, acc_shift);
+        bwd_row<T, kMult, kGradMult, kGradShift>(p, r, blk.segment, blk.acc_mult, blk.acc_shift);
     }
   });
 
-  // Sum each segment's blocks in block order (deterministic), then scatter into the outputs.
+  // Segments split into several blocks: sum the partials in block order (deterministic). Segments
+  // without rows: zeros.
+  const auto reduce = [&](float* out, float* RowBlock::*acc, int64_t s) {
+    std::fill(out, out + d, 0.f);
+    for (int64_t i = first_block[s]; i < first_block[s + 1]; ++i)
+      at::vec::map2<float>([](fVec u, fVec v) { return u + v; }, out, out, blocks[i].*acc, d);
+  };
   at::parallel_for(0, num_seg, 1, [&](int64_t s0, int64_t s1) {
     for (int64_t s = s0; s < s1; ++s) {
-      const int64_t n = first_block[s + 1] - first_block[s];
-      float* out = own.data() + s * width;
-      if (n == 0) std::fill(out, out + width, 0.f);
-      if (n > 1) {
-        std::fill(out, out + width, 0.f);
-        for (int64_t i = first_block[s]; i < first_block[s + 1]; ++i)
-          at::vec::map2<float>([](fVec u, fVec v) { return u + v; }, out, out, blocks[i].acc, width);
-      }
-      if (kGradMult) std::copy(out, out + d, p.grad_mult + s * d);
-      if (kGradShift) std::copy(out + (kGradMult ? d : 0), out + width, p.grad_shift + s * d);
+      if (first_block[s + 1] - first_block[s] == 1) continue;
+      if (kGradMult) reduce(p.grad_mult + s * d, &RowBlock::acc_mult, s);
+      if (kGradShift) reduce(p.grad_shift + s * d, &RowBlock::acc_shift, s);
     }
   });
 }
