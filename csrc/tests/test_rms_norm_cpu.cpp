@@ -201,18 +201,19 @@ Label label(const char* op, const char* layout, at::ScalarType dt, int64_t D) {
   return {std::string(op) + " [" + layout + ", " + c10::toString(dt) + ", D=" + std::to_string(D) + "]"};
 }
 
-// rms_norm: (a) weight of x's dtype, contiguous 3-D x; (b) no weight, x sliced from wider rows, expanded
-// (stride 0) grad_y; (c) fp32 weight, permuted x (copied to rows by the host code).
+// rms_norm: weight of x's dtype and contiguous 3-D x; no weight, x sliced from wider rows and an
+// expanded (stride 0) grad_y; fp32 weight and permuted x (copied to rows by the host code).
 void test_rms_norm(at::ScalarType dt, int64_t D) {
   const int64_t R = 300;
-  for (char variant : {'a', 'b', 'c'}) {
+  const char* layouts[] = {"weight", "sliced x, expanded grad", "fp32 weight, permuted x"};
+  for (int variant = 0; variant < 3; ++variant) {
     at::Tensor x, gy;
     std::optional<at::Tensor> w;
-    if (variant == 'a') {
+    if (variant == 0) {
       x = randn({3, R / 3, D}, dt);
       gy = randn({3, R / 3, D}, dt);
       w = randn({D}, dt);
-    } else if (variant == 'b') {
+    } else if (variant == 1) {
       x = randn({R, D + 5}, dt).slice(1, 2, 2 + D);
       gy = randn({D}, dt).expand({R, D});
     } else {
@@ -220,9 +221,7 @@ void test_rms_norm(at::ScalarType dt, int64_t D) {
       gy = randn({3, R / 3, D}, dt);
       w = randn({D}, at::kFloat);
     }
-    const Label L = label("rms_norm", variant == 'a' ? "weight" : variant == 'b' ? "sliced x, expanded grad"
-                                                                              : "fp32 weight, permuted x",
-                          dt, D);
+    const Label L = label("rms_norm", layouts[variant], dt, D);
     Problem p;
     p.rows = R;
     p.dim = D;
@@ -262,8 +261,8 @@ void test_modulate(at::ScalarType dt, int64_t D) {
         with_shift ? std::optional<at::Tensor>(randn({S, D}, dt)) : std::nullopt;
     const std::optional<at::Tensor> cu_t =
         packed ? std::optional<at::Tensor>(at::tensor(cu, at::kInt)) : std::nullopt;
-    const char* layout[] = {"packed, shift", "packed, fp32 scale", "padded, shift"};
-    const Label L = label("rms_norm_modulate", layout[variant], dt, D);
+    const char* layouts[] = {"packed, shift", "packed, fp32 scale, no shift", "padded, shift"};
+    const Label L = label("rms_norm_modulate", layouts[variant], dt, D);
     Problem p;
     p.rows = R;
     p.dim = D;
