@@ -69,8 +69,9 @@ if WITH_CUDA:
 isa_sources = sources("*_cpu_kernel.cpp")
 host_sources = [s for s in sources("*.cpp") if s not in isa_sources and not s.endswith("_cuda.cpp")]
 cuda_sources = (sources("*_cuda.cpp") + sources("*.cu")) if WITH_CUDA else []
-# Tests of the native code only (CTest); never part of the extension.
-host_sources = [s for s in host_sources if os.sep + "tests" + os.sep not in s]
+# csrc/tests/ holds the native tests (CTest, with main()s): never part of the extension.
+host_sources, cuda_sources = ([s for s in group if os.sep + "tests" + os.sep not in s]
+                              for group in (host_sources, cuda_sources))
 
 nvcc_flags = [*opt, "-std=c++20", "--use_fast_math", "-lineinfo", "--expt-relaxed-constexpr",
               "-Xptxas=-v", "-Xfatbin=-compress-all",
