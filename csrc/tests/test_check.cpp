@@ -49,7 +49,7 @@ void test_check_cu_seqlens_rejects() {
   EXPECT_THROWS(c10::ValueError, "'cu_seqlens' must end at the number of tokens 5",
                 check_cu_seqlens("op", cu({0, 3, 4}), 5));
   EXPECT_THROWS(c10::ValueError, "'cu_seqlens' must end", check_cu_seqlens("op", cu({0, 3, 6}), 5));
-  EXPECT_THROWS(c10::TypeError, "'cu_seqlens' must have dtype Int",
+  EXPECT_THROWS(c10::TypeError, "'cu_seqlens' must have dtype int32, got int64",
                 check_cu_seqlens("op", at::tensor({0, 3, 5}, at::kLong), 5));
   EXPECT_THROWS(c10::ValueError, "'cu_seqlens' must be 1-D",
                 check_cu_seqlens("op", cu({0, 3, 5}).view({1, 3}), 5));
