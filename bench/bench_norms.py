@@ -36,6 +36,20 @@ def _step(fn, args, kwargs, diff, passes, device):
     return fwd_bwd
 
 
+@pytest.mark.parametrize("kind", ("copy_", "clone"))
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_copy(benchmark, harness, device, dtype, kind):
+    """Bandwidth baselines over one (T, D) activation: copy_ into a preallocated tensor (what the
+    memory system sustains) and clone (allocation + copy, what an op returning a fresh tensor
+    pays: on this machine mostly first-touch page faults). Bytes: read N + write N elements."""
+    x = torch.randn(T, D, generator=torch.Generator().manual_seed(0)).to(device, DTYPES[dtype])
+    y = torch.empty_like(x)
+    fn = (lambda: y.copy_(x)) if kind == "copy_" else x.clone
+    harness.run(benchmark, fn, group=f"copy {dtype}", bytes_moved=2 * x.numel() * x.element_size(),
+                elements=x.numel(), kind="copy", case=kind, dtype=dtype, passes="fwd", impl=kind,
+                T=T, D=D)
+
+
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("passes", PASSES)
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -63,17 +77,3 @@ def _has_kernel(fn, args, kwargs):
     except NotImplementedError:
         return False
     return True
-
-
-@pytest.mark.parametrize("kind", ("copy_", "clone"))
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_copy(benchmark, harness, device, dtype, kind):
-    """Bandwidth baselines over one (T, D) activation: copy_ into a preallocated tensor (what the
-    memory system sustains) and clone (allocation + copy, what an op returning a fresh tensor
-    pays: on this machine mostly first-touch page faults). Bytes: read N + write N elements."""
-    x = torch.randn(T, D, generator=torch.Generator().manual_seed(0)).to(device, DTYPES[dtype])
-    y = torch.empty_like(x)
-    fn = (lambda: y.copy_(x)) if kind == "copy_" else x.clone
-    harness.run(benchmark, fn, group=f"copy {dtype}", bytes_moved=2 * x.numel() * x.element_size(),
-                elements=x.numel(), kind="copy", case=kind, dtype=dtype, passes="fwd", impl=kind,
-                T=T, D=D)
