@@ -36,18 +36,34 @@ def _step(fn, args, kwargs, diff, passes, device):
     return fwd_bwd
 
 
+class Copy:
+    """``y.copy_(x)`` over one (T, D) activation into a preallocated tensor: what the memory system
+    sustains. Bytes: read N + write N elements."""
+
+    def __init__(self, dtype, device):
+        self.x = torch.randn(T, D, generator=torch.Generator().manual_seed(0)).to(device, dtype)
+        self.y = torch.empty_like(self.x)
+        self.bytes = 2 * self.x.numel() * self.x.element_size()
+
+    def __call__(self):
+        self.y.copy_(self.x)
+
+
+@functools.cache
+def copy_of(dtype, device):
+    return Copy(dtype, device)
+
+
 @pytest.mark.parametrize("kind", ("copy_", "clone"))
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_copy(benchmark, harness, device, dtype, kind):
-    """Bandwidth baselines over one (T, D) activation: copy_ into a preallocated tensor (what the
-    memory system sustains) and clone (allocation + copy, what an op returning a fresh tensor
-    pays: on this machine mostly first-touch page faults). Bytes: read N + write N elements."""
-    x = torch.randn(T, D, generator=torch.Generator().manual_seed(0)).to(device, DTYPES[dtype])
-    y = torch.empty_like(x)
-    fn = (lambda: y.copy_(x)) if kind == "copy_" else x.clone
-    harness.run(benchmark, fn, group=f"copy {dtype}", bytes_moved=2 * x.numel() * x.element_size(),
-                elements=x.numel(), kind="copy", case=kind, dtype=dtype, passes="fwd", impl=kind,
-                T=T, D=D)
+    """Bandwidth baselines of the whole run: copy_ (see Copy) and clone, allocation + copy, what an
+    op returning a fresh tensor pays (on this machine mostly first-touch page faults)."""
+    copy = copy_of(DTYPES[dtype], device)
+    fn = copy if kind == "copy_" else copy.x.clone
+    harness.run(benchmark, fn, group=f"copy {dtype}", bytes_moved=copy.bytes,
+                elements=copy.x.numel(), kind="copy", case=kind, dtype=dtype, passes="fwd",
+                impl=kind, T=T, D=D)
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -65,6 +81,7 @@ def test_norm(benchmark, harness, device, quick, case, dtype, passes, impl):
     harness.run(benchmark, _step(fn, args, kwargs, diff, passes, device),
                 group=f"{case.name} {dtype} {passes}",
                 bytes_moved=case.bytes_moved(DTYPES[dtype], passes), elements=T * D,
+                paired_copy=copy_of(DTYPES[dtype], device) if impl == "lavin_fast" else None,
                 kind="op", case=case.name, op=case.op, dtype=dtype, passes=passes, impl=impl,
                 T=T, D=D, segments=case.S)
 
