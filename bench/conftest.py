@@ -22,6 +22,10 @@ def pytest_addoption(parser):
     g.addoption("--device", default=os.environ.get("LAVIN_FAST_BENCH_DEVICE", "cpu"),
                 help='device to benchmark on: "cpu" (default) or "cuda[:i]" '
                      "(env LAVIN_FAST_BENCH_DEVICE)")
+    g.addoption("--threads", type=int, default=int(os.environ.get("LAVIN_FAST_BENCH_THREADS", "0")),
+                help="torch.set_num_threads for the run (default: torch's choice; env "
+                     "LAVIN_FAST_BENCH_THREADS). On a shared 2-core box, 1 thread avoids waiting at "
+                     "every parallel region for a thread the OS has descheduled")
     g.addoption("--quick", action="store_true",
                 default=os.environ.get("LAVIN_FAST_BENCH_QUICK", "") not in ("", "0"),
                 help="fewer cases and rounds, for a smoke run (env LAVIN_FAST_BENCH_QUICK=1)")
@@ -32,6 +36,8 @@ def _device(config):
 
 
 def pytest_configure(config):
+    if config.getoption("--threads", default=0):
+        torch.set_num_threads(config.getoption("--threads"))
     dev = _device(config)
     if dev.startswith("cuda"):
         if not torch.cuda.is_available():

@@ -11,6 +11,7 @@ target: the targets are reported, not asserted.
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -28,7 +29,7 @@ def run_suite(json_path, device, quick, pytest_args):
     cmd = [sys.executable, "-m", "pytest", "bench/", "--benchmark-only", "--benchmark-quiet", "-q",
            f"--benchmark-json={json_path}", f"--device={device}", *(["--quick"] if quick else []),
            *pytest_args]
-    print("$ " + " ".join(cmd), file=sys.stderr, flush=True)
+    print("$ " + shlex.join(cmd), file=sys.stderr, flush=True)
     return subprocess.call(cmd, cwd=REPO)
 
 
