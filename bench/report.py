@@ -1,7 +1,7 @@
 """Runs the benchmark suite and prints one table: lavin_fast vs eager vs torch.compile, bandwidth as a
 fraction of a plain copy measured in the same run, and which of the issue's forward targets are met.
 
-    python -m bench.report [--quick] [--device cuda] [--json PATH] [pytest args, e.g. -k bf16]
+    python -m bench.report [--quick] [--device cuda] [--json PATH] [other pytest args: --threads 1, -k bf16]
     python -m bench.report --from-json PATH      # print the table of an earlier run
 
 Standard library only, so it also runs as ``python bench/report.py``. It never fails on a missed
