@@ -1,8 +1,8 @@
 // How the portable RMSNorm kernels (rms_norm_kernel.cuh) are laid out over threads and blocks: plain
 // host C++, shared by the CUDA launcher and (later) the SIMT emulator's, so both run the kernels with
 // the same geometry. Every choice depends only on shapes, dtypes and pointer alignment (never on the
-// GPU model), so results, including the backward's per-segment sums, are bitwise reproducible on any
-// device.
+// GPU model or its SM count), so every sum, the backward's per-segment ones included, is taken in the
+// same order on any GPU and from run to run.
 #pragma once
 
 #include <algorithm>

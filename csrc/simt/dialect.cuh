@@ -13,8 +13,8 @@
 //    Every lane named in a mask calls the collective, with the same mask (the emulator checks).
 //  - Shared memory only through lf::dynamic_smem<T>() (sized at launch) or LF_SHARED arrays, so the
 //    emulator can own it and poison it at each block start. Never read it before writing it.
-//  - Global memory through plain pointers; 16-byte accesses through lf::load16 / lf::store16 on
-//    16-byte aligned addresses (the caller proves the alignment), reinterpretation through
+//  - Global memory through plain pointers; 16-byte accesses through lf::load16 / lf::store16 (uint4
+//    values) on 16-byte aligned addresses (the caller proves the alignment), reinterpretation through
 //    lf::bit_cast (never a pointer cast between unrelated types).
 //  - bf16 / fp16 only as lf::bf16 / lf::fp16 and converted through lf::to_float / lf::from_float.
 #pragma once
