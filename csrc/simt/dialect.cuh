@@ -1,0 +1,114 @@
+// The portable kernel dialect: everything a kernel of this project may use from CUDA, behind names
+// that a host SIMT emulator can implement too. The same kernel source is compiled by nvcc (this file
+// maps the names to the real intrinsics) and, later, by g++ against the emulator (which will provide
+// the other half of this header: threads as fibers, its own shared memory, shuffles and barriers).
+//
+// Rules for kernel code (what keeps it portable):
+//  - Qualifiers only through LF_GLOBAL / LF_DEVICE / LF_HOST_DEVICE / LF_LAUNCH_BOUNDS; unrolling
+//    through LF_UNROLL / LF_UNROLL_BY(n) (g++ spells the pragma differently). Arrays meant to live in
+//    registers are indexed only inside fully unrolled loops.
+//  - From CUDA itself, only threadIdx / blockIdx / blockDim / gridDim and float math (rsqrtf,
+//    tanhf, expf, fminf, ...). Blocks are 1-D (lane_id / warp_id assume it).
+//  - Warp collectives only through lf::shfl* / lf::syncwarp, block barriers only lf::syncthreads.
+//    Every lane named in a mask calls the collective, with the same mask (the emulator checks).
+//  - Shared memory only through lf::dynamic_smem<T>() (sized at launch) or LF_SHARED arrays, so the
+//    emulator can own it and poison it at each block start. Never read it before writing it.
+//  - Global memory through plain pointers; 16-byte accesses through lf::load16 / lf::store16 (uint4
+//    values) on 16-byte aligned addresses (the caller proves the alignment), reinterpretation through
+//    lf::bit_cast (never a pointer cast between unrelated types).
+//  - bf16 / fp16 only as lf::bf16 / lf::fp16 and converted through lf::to_float / lf::from_float.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__CUDACC__)
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#define LF_DEVICE __device__ __forceinline__
+#define LF_GLOBAL __global__
+#define LF_HOST_DEVICE __host__ __device__ __forceinline__
+#define LF_SHARED __shared__
+#define LF_LAUNCH_BOUNDS(max_threads) __launch_bounds__(max_threads)
+#define LF_UNROLL _Pragma("unroll")
+#define LF_PRAGMA_(text) _Pragma(#text)
+#define LF_UNROLL_BY(n) LF_PRAGMA_(unroll n)
+
+namespace lf {
+
+using bf16 = __nv_bfloat16;
+using fp16 = __half;
+
+constexpr int kWarpSize = 32;
+constexpr unsigned kFullMask = 0xffffffffu;
+
+LF_DEVICE int lane_id() { return static_cast<int>(threadIdx.x) & (kWarpSize - 1); }
+LF_DEVICE int warp_id() { return static_cast<int>(threadIdx.x) / kWarpSize; }
+
+// Shuffles follow PTX shfl.sync (see /work/shared/spec/simt_emulation.md for the exact rules the
+// emulator reproduces). T: 32-bit int / unsigned / float, or 64-bit types (two shuffles).
+template <typename T>
+LF_DEVICE T shfl_xor(unsigned mask, T v, int lane_mask, int width = kWarpSize) {
+  return __shfl_xor_sync(mask, v, lane_mask, width);
+}
+template <typename T>
+LF_DEVICE T shfl(unsigned mask, T v, int src_lane, int width = kWarpSize) {
+  return __shfl_sync(mask, v, src_lane, width);
+}
+template <typename T>
+LF_DEVICE T shfl_down(unsigned mask, T v, unsigned delta, int width = kWarpSize) {
+  return __shfl_down_sync(mask, v, delta, width);
+}
+template <typename T>
+LF_DEVICE T shfl_up(unsigned mask, T v, unsigned delta, int width = kWarpSize) {
+  return __shfl_up_sync(mask, v, delta, width);
+}
+
+// Bit n set iff lane n is named in `mask` and its predicate is true.
+LF_DEVICE unsigned ballot(unsigned mask, bool pred) { return __ballot_sync(mask, pred); }
+
+LF_DEVICE void syncthreads() { __syncthreads(); }
+LF_DEVICE void syncwarp(unsigned mask = kFullMask) { __syncwarp(mask); }
+
+// The block's dynamic shared memory (the launch's third <<<>>> argument), 16-byte aligned.
+// All extern __shared__ arrays alias one another: this is the only one kernels declare.
+template <typename T>
+LF_DEVICE T* dynamic_smem() {
+  extern __shared__ __align__(16) unsigned char lf_dynamic_smem_[];
+  return reinterpret_cast<T*>(lf_dynamic_smem_);
+}
+
+// 16-byte global accesses (one LDG.128 / STG.128). `p` must be 16-byte aligned.
+LF_DEVICE uint4 load16(const void* p) { return *static_cast<const uint4*>(p); }
+LF_DEVICE void store16(void* p, uint4 v) { *static_cast<uint4*>(p) = v; }
+
+template <typename To, typename From>
+LF_HOST_DEVICE To bit_cast(const From& v) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
+  return __builtin_bit_cast(To, v);
+}
+
+// Round-to-nearest-even conversions, the rounding ATen's CPU kernels use.
+LF_DEVICE float to_float(float v) { return v; }
+LF_DEVICE float to_float(bf16 v) { return __bfloat162float(v); }
+LF_DEVICE float to_float(fp16 v) { return __half2float(v); }
+
+template <typename T>
+LF_DEVICE T from_float(float v);
+template <>
+LF_DEVICE float from_float<float>(float v) { return v; }
+template <>
+LF_DEVICE bf16 from_float<bf16>(float v) { return __float2bfloat16_rn(v); }
+template <>
+LF_DEVICE fp16 from_float<fp16>(float v) { return __float2half_rn(v); }
+
+}  // namespace lf
+
+#else  // !__CUDACC__
+
+// The g++ side (the host SIMT emulator) is a later piece of work; until it exists, kernel headers can
+// only be compiled by nvcc.
+#error "simt/dialect.cuh: only the nvcc side of the dialect exists so far"
+
+#endif
