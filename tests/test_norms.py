@@ -228,3 +228,16 @@ def test_backward_deterministic_across_threads():
     finally:
         torch.set_num_threads(threads)
     assert all(torch.equal(grads[0], gr) for gr in grads[1:])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("dim", [2304, 2305])
+def test_outputs_beyond_cache_size(dtype, dim):
+    """Outputs of 8 MiB and more are written with streaming stores (64-byte aligned rows only; D = 2305
+    mixes aligned and unaligned rows)."""
+    rows = (10 << 20) // (dim * dtype.itemsize)
+    cu = cu_seqlens([rows - 700, 700])
+    inputs = dict(x=randn(rows, dim, dtype=dtype), scale=randn(2, dim, dtype=dtype))
+    res = run_with_grads(lambda x, scale: lavin_fast.rms_norm_modulate(x, scale, cu_seqlens=cu),
+                         lambda x, scale: ref.rms_norm_modulate(x, scale, cu_seqlens=cu), inputs, dtype)
+    check_all(*res, dtype, {})

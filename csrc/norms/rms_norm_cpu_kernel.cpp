@@ -38,6 +38,26 @@ float sum_of_squares(const T* x, int64_t d) {
 
 enum class Add { kNone, kShift, kResidual };
 
+// Whether row r of a (rows, d) contiguous output of T may be written with streaming stores.
+template <typename T>
+bool stream_row(const void* base, int64_t rows, int64_t d, int64_t r) {
+  if (rows * d * static_cast<int64_t>(sizeof(T)) < kStreamMinBytes) return false;
+  return (reinterpret_cast<uintptr_t>(static_cast<const T*>(base) + r * d) % kStreamAlign) == 0;
+}
+
+template <typename T>
+inline void store_out(T* p, int64_t n, FullChunk tag, bool stream, const fVec& a, const fVec& b) {
+  if (stream) {
+    Chunk<T>::stream(p, a, b);
+  } else {
+    Chunk<T>::store(p, n, tag, a, b);
+  }
+}
+template <typename T>
+inline void store_out(T* p, int64_t n, TailChunk tag, bool, const fVec& a, const fVec& b) {
+  Chunk<T>::store(p, n, tag, a, b);
+}
+
 template <typename T, bool kMult, Add kAdd>
 void fwd_range(const RmsNormFwdParams& p, int64_t begin, int64_t end) {
   const int64_t d = p.dim;
@@ -54,6 +74,7 @@ void fwd_range(const RmsNormFwdParams& p, int64_t begin, int64_t end) {
     const T* res = kAdd == Add::kResidual ? static_cast<const T*>(p.residual) + r * p.residual_row_stride
                                           : nullptr;
     const fVec vr(rstd);
+    const bool stream = stream_row<T>(p.y, p.rows, d, r);
     for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
       fVec a, b;
       Chunk<T>::load(x + j, n, tag, a, b);
@@ -76,9 +97,10 @@ void fwd_range(const RmsNormFwdParams& p, int64_t begin, int64_t end) {
         a = a + ra;
         b = b + rb;
       }
-      Chunk<T>::store(y + j, n, tag, a, b);
+      store_out(y + j, n, tag, stream, a, b);
     });
   }
+  stream_fence();
 }
 
 template <typename T, bool kMult, Add kAdd>
@@ -129,6 +151,7 @@ void bwd_row(const RmsNormBwdParams& p, int64_t r, int64_t s, float* acc_mult, f
   // grad_x = rstd * g*mult - (rstd^3 * dot / D) * x
   const fVec vr(rstd);
   const fVec vc(rstd * rstd * rstd * dot / static_cast<float>(d));
+  const bool stream = stream_row<T>(p.grad_x, p.rows, d, r);
   for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
     fVec ga, gb, xa, xb;
     Chunk<T>::load(g + j, n, tag, ga, gb);
@@ -151,7 +174,7 @@ void bwd_row(const RmsNormBwdParams& p, int64_t r, int64_t s, float* acc_mult, f
       ga = ga * ma;
       gb = gb * mb;
     }
-    Chunk<T>::store(dx + j, n, tag, ga * vr - xa * vc, gb * vr - xb * vc);
+    store_out(dx + j, n, tag, stream, ga * vr - xa * vc, gb * vr - xb * vc);
   });
 }
 
@@ -175,6 +198,7 @@ void bwd_typed(const RmsNormBwdParams& p) {
       SegmentCursor seg(p.seg, begin);
       for (int64_t r = begin; r < end; ++r)
         bwd_row<T, kMult, false, false>(p, r, seg.segment_of(r), nullptr, nullptr);
+      stream_fence();
     });
     return;
   }
@@ -210,6 +234,7 @@ void bwd_typed(const RmsNormBwdParams& p) {
       for (int64_t r = blk.begin; r < blk.end; ++r)
         bwd_row<T, kMult, kGradMult, kGradShift>(p, r, blk.segment, blk.acc_mult, blk.acc_shift);
     }
+    stream_fence();
   });
 
   // Segments split into several blocks: sum the partials in block order (deterministic). Segments
