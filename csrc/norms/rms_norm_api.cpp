@@ -129,6 +129,50 @@ void fill_backward(RmsNormBwdParams& p, const Rows& x, const Rows& g, const at::
   p.grad_x = grad_x.data_ptr();
 }
 
+// What every backward shares: checks of the gradient, x and rstd, then grad_x and the params. The
+// row views are kept alive with the params that point into them.
+struct BackwardCall {
+  Rows x, grad;
+  at::Tensor grad_x;
+  RmsNormBwdParams p;
+};
+
+BackwardCall prepare_backward(const char* op, const at::Tensor& grad, const char* grad_name,
+                              const at::Tensor& x, const char* x_name, const at::Tensor& rstd) {
+  check_input(op, x_name, x);
+  check_like(op, grad_name, grad, x, x_name);
+  check_rstd(op, rstd, x, x_name);
+  BackwardCall c{as_rows(x), as_rows(grad), empty_output(x.sizes(), x.options()), {}};
+  fill_backward(c.p, c.x, c.grad, rstd, c.grad_x);
+  return c;
+}
+
+// fp32 accumulator of a per-sample gradient (S, D) when requested (its pointer goes to *slot), else
+// an undefined tensor.
+at::Tensor grad_buffer(bool requested, at::IntArrayRef sizes, const at::Tensor& like, float** slot) {
+  if (!requested) return {};
+  at::Tensor g = empty_output(sizes, like.options().dtype(at::kFloat));
+  *slot = g.data_ptr<float>();
+  return g;
+}
+
+// Runs the backward kernel. Without rows it does not run, and the requested per-sample gradients
+// (sums over no rows) are zeros.
+void run_backward(const Backend& be, const RmsNormBwdParams& p, at::ScalarType dtype,
+                  std::initializer_list<at::Tensor*> grads) {
+  if (p.rows > 0) {
+    be.bwd(p, dtype);
+    return;
+  }
+  for (at::Tensor* g : grads)
+    if (g->defined()) g->zero_();
+}
+
+// The gradient in its parameter's dtype, or the empty placeholder when it was not requested.
+at::Tensor finish_grad(const at::Tensor& g32, at::ScalarType dtype, const at::Tensor& like) {
+  return g32.defined() ? g32.to(dtype) : none_grad(like);
+}
+
 at::Tensor gate_activation(const at::Tensor& gate32, std::string_view act) {
   return act == "tanh" ? gate32.tanh() : gate32.contiguous();
 }
@@ -169,39 +213,26 @@ std::tuple<at::Tensor, at::Tensor> rms_norm_backward(const Backend& be, const at
                                                      const at::Tensor& x,
                                                      const std::optional<at::Tensor>& weight,
                                                      const at::Tensor& rstd, bool weight_requires_grad) {
-  check_input(kRmsNormBwd, "x", x);
-  check_like(kRmsNormBwd, "grad_y", grad_y, x, "x");
-  check_rstd(kRmsNormBwd, rstd, x, "x");
+  BackwardCall c = prepare_backward(kRmsNormBwd, grad_y, "grad_y", x, "x", rstd);
   if (weight.has_value()) {
     check_param(kRmsNormBwd, "weight", *weight, x, "x");
     check_shape(kRmsNormBwd, "weight", *weight, {x.size(-1)}, "(D,) with D = x.shape[-1]");
   }
   TORCH_CHECK_VALUE(!weight_requires_grad || weight.has_value(), kRmsNormBwd,
                     ": weight_requires_grad=True needs a 'weight'");
-  const Rows xr = as_rows(x), gr = as_rows(grad_y);
-  at::Tensor grad_x = empty_output(x.sizes(), x.options());
-  RmsNormBwdParams p;
-  fill_backward(p, xr, gr, rstd, grad_x);
+  RmsNormBwdParams& p = c.p;
   p.seg.num_segments = 1;
   p.seg.rows_per_segment = p.rows;
-  at::Tensor w32, gw32;
+  at::Tensor w32;
   if (weight.has_value()) {
     w32 = weight->to(at::kFloat).contiguous();
     p.mult = w32.const_data_ptr<float>();
     p.mult_seg_stride = 0;
   }
-  if (weight_requires_grad) {
-    gw32 = empty_output({1, x.size(-1)}, x.options().dtype(at::kFloat));
-    p.grad_mult = gw32.data_ptr<float>();
-  }
-  if (p.rows > 0) {
-    be.bwd(p, x.scalar_type());
-  } else if (weight_requires_grad) {
-    gw32.zero_();
-  }
-  at::Tensor grad_w = weight_requires_grad ? gw32.view({x.size(-1)}).to(weight->scalar_type())
-                                           : none_grad(x);
-  return {grad_x, grad_w};
+  at::Tensor gw32 = grad_buffer(weight_requires_grad, {1, x.size(-1)}, x, &p.grad_mult);
+  run_backward(be, p, x.scalar_type(), {&gw32});
+  if (gw32.defined()) gw32 = gw32.view({x.size(-1)});
+  return {c.grad_x, finish_grad(gw32, weight_requires_grad ? weight->scalar_type() : x.scalar_type(), x)};
 }
 
 std::tuple<at::Tensor, at::Tensor> rms_norm_modulate(const Backend& be, const at::Tensor& x,
@@ -237,40 +268,20 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rms_norm_modulate_backward(
     const Backend& be, const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& scale,
     const std::optional<at::Tensor>& cu_seqlens, const at::Tensor& rstd, bool scale_requires_grad,
     bool shift_requires_grad) {
-  check_input(kModulateBwd, "x", x);
-  check_like(kModulateBwd, "grad_y", grad_y, x, "x");
-  check_rstd(kModulateBwd, rstd, x, "x");
+  BackwardCall c = prepare_backward(kModulateBwd, grad_y, "grad_y", x, "x", rstd);
   const SampleLayout l = sample_layout(kModulateBwd, be, "x", x, cu_seqlens);
   check_per_sample(kModulateBwd, "scale", scale, x, "x", l);
-
-  const Rows xr = as_rows(x), gr = as_rows(grad_y);
-  at::Tensor grad_x = empty_output(x.sizes(), x.options());
-  RmsNormBwdParams p;
-  fill_backward(p, xr, gr, rstd, grad_x);
+  RmsNormBwdParams& p = c.p;
   p.seg = l.seg;
   const at::Tensor mult = scale.to(at::kFloat).add(1.0);
   p.mult = mult.const_data_ptr<float>();
   p.mult_seg_stride = p.dim;
-  const auto f32 = x.options().dtype(at::kFloat);
-  at::Tensor gs32, gb32;
-  if (scale_requires_grad) {
-    gs32 = empty_output(scale.sizes(), f32);
-    p.grad_mult = gs32.data_ptr<float>();
-  }
-  if (shift_requires_grad) {
-    gb32 = empty_output(scale.sizes(), f32);
-    p.grad_shift = gb32.data_ptr<float>();
-  }
-  if (p.rows > 0) {
-    be.bwd(p, x.scalar_type());
-  } else {
-    if (gs32.defined()) gs32.zero_();
-    if (gb32.defined()) gb32.zero_();
-  }
+  at::Tensor gs32 = grad_buffer(scale_requires_grad, scale.sizes(), x, &p.grad_mult);
+  at::Tensor gb32 = grad_buffer(shift_requires_grad, scale.sizes(), x, &p.grad_shift);
+  run_backward(be, p, x.scalar_type(), {&gs32, &gb32});
   // The shift's dtype is not an argument: its gradient takes the scale's dtype, which the Python
   // layer casts to the shift's own dtype when they differ.
-  return {grad_x, gs32.defined() ? gs32.to(scale.scalar_type()) : none_grad(x),
-          gb32.defined() ? gb32.to(scale.scalar_type()) : none_grad(x)};
+  return {c.grad_x, finish_grad(gs32, scale.scalar_type(), x), finish_grad(gb32, scale.scalar_type(), x)};
 }
 
 std::tuple<at::Tensor, at::Tensor> gated_rms_residual(const Backend& be, const at::Tensor& residual,
@@ -303,38 +314,20 @@ std::tuple<at::Tensor, at::Tensor> gated_rms_residual_backward(
     const Backend& be, const at::Tensor& grad_out, const at::Tensor& y, const at::Tensor& gate,
     const std::optional<at::Tensor>& cu_seqlens, const at::Tensor& rstd, std::string_view gate_act,
     bool gate_requires_grad) {
-  check_input(kGatedBwd, "y", y);
   check_gate_act(kGatedBwd, gate_act);
-  check_like(kGatedBwd, "grad_out", grad_out, y, "y");
-  check_rstd(kGatedBwd, rstd, y, "y");
+  BackwardCall c = prepare_backward(kGatedBwd, grad_out, "grad_out", y, "y", rstd);
   const SampleLayout l = sample_layout(kGatedBwd, be, "y", y, cu_seqlens);
   check_per_sample(kGatedBwd, "gate", gate, y, "y", l);
-
-  const Rows yr = as_rows(y), gr = as_rows(grad_out);
-  at::Tensor grad_y = empty_output(y.sizes(), y.options());
-  RmsNormBwdParams p;
-  fill_backward(p, yr, gr, rstd, grad_y);
+  RmsNormBwdParams& p = c.p;
   p.seg = l.seg;
   const at::Tensor mult = gate_activation(gate.to(at::kFloat), gate_act);
   p.mult = mult.const_data_ptr<float>();
   p.mult_seg_stride = p.dim;
-  at::Tensor gg32;
-  if (gate_requires_grad) {
-    gg32 = empty_output(gate.sizes(), y.options().dtype(at::kFloat));
-    p.grad_mult = gg32.data_ptr<float>();
-  }
-  if (p.rows > 0) {
-    be.bwd(p, y.scalar_type());
-  } else if (gg32.defined()) {
-    gg32.zero_();
-  }
-  at::Tensor grad_gate = none_grad(y);
-  if (gg32.defined()) {
-    // d tanh(g) / dg = 1 - tanh(g)^2, with tanh(g) = mult
-    if (gate_act == "tanh") gg32.mul_((mult * mult).neg_().add_(1.0));
-    grad_gate = gg32.to(gate.scalar_type());
-  }
-  return {grad_y, grad_gate};
+  at::Tensor gg32 = grad_buffer(gate_requires_grad, gate.sizes(), y, &p.grad_mult);
+  run_backward(be, p, y.scalar_type(), {&gg32});
+  // d tanh(g) / dg = 1 - tanh(g)^2, with tanh(g) = mult
+  if (gg32.defined() && gate_act == "tanh") gg32.mul_((mult * mult).neg_().add_(1.0));
+  return {c.grad_x, finish_grad(gg32, gate.scalar_type(), y)};
 }
 
 }  // namespace lavin_fast::norms
