@@ -149,6 +149,30 @@ void chained_mmas_accumulate() {
   EXPECT(worst < 2 * kTol);
 }
 
+// Where the math is exact the result is too: B = the identity's first 8 columns picks A's columns,
+// including the format's extremes (subnormals, the largest finite values; an infinity would turn its
+// row into NaN through inf * 0, as on the GPU).
+template <HalfKind K>
+void identity_product_is_exact() {
+  const uint16_t extremes[] = {0x0001, 0x03ff, 0x0400, 0x8001, 0x7bff, 0xfbff, 0x0200, 0x3c00,  // fp16
+                               0x7f7f, 0xff7f, 0x0080, 0x0001, 0x0040, 0x3f80, 0xbf80, 0x8000};  // bf16
+  Tile<16, 16> a, b;
+  for (int r = 0; r < 16; ++r)
+    for (int c = 0; c < 16; ++c) {
+      a.bits[r][c] = extremes[(r + c) % 8 + (K == HalfKind::bf16 ? 8 : 0)];
+      b.bits[r][c] = r == c ? (K == HalfKind::bf16 ? 0x3f80 : 0x3c00) : 0;  // 1.0 on the diagonal
+    }
+  Acc c = {}, d;
+  mma<K>(load_a(a), load_b_kn(b, 0).regs, 0, c, d);
+  int bad = 0;
+  for (int lane = 0; lane < 32; ++lane)
+    for (int r = 0; r < 4; ++r) {
+      const int row = lane / 4 + 8 * (r >> 1), col = 2 * (lane % 4) + (r & 1);
+      bad += d[lane][r] != lf::emu::half_bits_to_float<K>(a.bits[row][col]);
+    }
+  EXPECT_EQ(bad, 0);
+}
+
 // The checks above must reject layouts kernels commonly get wrong.
 void wrong_layouts_are_caught() {
   std::mt19937 rng(4);
@@ -223,6 +247,8 @@ int main() {
   lf_test::run("product_matches_reference_fp16", product_matches_reference<HalfKind::fp16>);
   lf_test::run("chained_mmas_accumulate_bf16", chained_mmas_accumulate<HalfKind::bf16>);
   lf_test::run("chained_mmas_accumulate_fp16", chained_mmas_accumulate<HalfKind::fp16>);
+  lf_test::run("identity_product_is_exact_bf16", identity_product_is_exact<HalfKind::bf16>);
+  lf_test::run("identity_product_is_exact_fp16", identity_product_is_exact<HalfKind::fp16>);
   lf_test::run("wrong_layouts_are_caught", wrong_layouts_are_caught);
   lf_test::run("ldmatrix_per_lane_elements", ldmatrix_per_lane_elements);
   lf_test::run("ldmatrix_rejects_misuse", ldmatrix_rejects_misuse);
