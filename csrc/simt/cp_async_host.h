@@ -24,18 +24,18 @@ class CpAsyncQueue {
 
   // cp.async with cp-size `cp_size` (4, 8 or 16) and src-size `src_size` (0..cp_size): bytes
   // [src_size, cp_size) of the destination become zeros. Both addresses must be aligned to cp_size
-  // (PTX requires naturally aligned operands; 16 is the case kernels use). The copy joins the
-  // thread's open group, which the next commit() closes.
+  // (PTX requires naturally aligned operands; 16 is the case kernels use), the source too when
+  // src_size is 0 (PTX does not exempt it: kernels pass an in-bounds address for masked rows). The
+  // copy joins the thread's open group, which the next commit() closes.
   void issue(void* dst, const void* src, int cp_size, int src_size) {
     if (cp_size != 4 && cp_size != 8 && cp_size != 16)
       throw DialectError("cp.async: cp-size must be 4, 8 or 16, got " + std::to_string(cp_size));
     if (src_size < 0 || src_size > cp_size)
       throw DialectError("cp.async: src-size " + std::to_string(src_size) + " outside [0, cp-size " +
                          std::to_string(cp_size) + "]");
-    if (dst == nullptr || (src == nullptr && src_size > 0))
-      throw DialectError("cp.async: null address");
+    if (dst == nullptr || src == nullptr) throw DialectError("cp.async: null address");
     const auto misaligned = [&](const void* p) { return reinterpret_cast<uintptr_t>(p) % cp_size != 0; };
-    if (misaligned(dst) || (src_size > 0 && misaligned(src)))
+    if (misaligned(dst) || misaligned(src))
       throw DialectError("cp.async: " + std::string(misaligned(dst) ? "destination" : "source") +
                          " not aligned to its cp-size " + std::to_string(cp_size));
     std::memset(dst, kPoison, static_cast<size_t>(cp_size));
