@@ -17,6 +17,10 @@
 //    values) on 16-byte aligned addresses (the caller proves the alignment), reinterpretation through
 //    lf::bit_cast (never a pointer cast between unrelated types).
 //  - bf16 / fp16 only as lf::bf16 / lf::fp16 and converted through lf::to_float / lf::from_float.
+//  - Tensor cores and async copies only through simt/tensor_core.cuh (lf::mma_m16n8k16,
+//    lf::ldmatrix_*) and simt/cp_async.cuh (lf::cp_async, cp_async_commit, cp_async_wait); no inline
+//    PTX in kernels (the emulator cannot run it). cp.async destinations are read only after the wait
+//    that retires their group (and, by other threads, after a following lf::syncthreads()).
 #pragma once
 
 #include <cstdint>

@@ -46,13 +46,17 @@ inline int finish() {
   return EXIT_SUCCESS;
 }
 
-// Whether `stmt` throws exactly an `Exc` (or a subclass) whose message contains `needle`.
+// Whether `stmt` throws exactly an `Exc` (or a subclass) whose message contains `needle`. `Exc` is a
+// c10::Error or any other std::exception.
 template <typename Exc, typename F>
 std::string throws_with(F&& stmt, const std::string& needle) {
   try {
     stmt();
   } catch (const Exc& e) {
-    const std::string msg = e.what_without_backtrace();
+    // c10 errors without their backtrace; any other std::exception by what().
+    std::string msg;
+    if constexpr (requires { e.what_without_backtrace(); }) msg = e.what_without_backtrace();
+    else msg = e.what();
     if (msg.find(needle) == std::string::npos) return "message lacks '" + needle + "': " + msg;
     return "";
   } catch (const c10::Error& e) {
