@@ -7,6 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/cpu_isa.h"
+#include "simt/mode.h"
 #include "simt/selftest.h"
 
 TORCH_LIBRARY(lavin_fast, m) {
@@ -48,6 +49,25 @@ PyObject* set_poison_outputs(PyObject*, PyObject* arg) {
   if (on < 0) return nullptr;
   lavin_fast::set_poison_outputs(on != 0);
   Py_RETURN_NONE;
+}
+
+// The backend switch (lavin_fast.simt): (enabled, schedule 0/1/2 = forward/reverse/random, seed).
+PyObject* simt_set_mode(PyObject*, PyObject* args) {
+  int enabled = 0, schedule = 0;
+  unsigned long long seed = 0;
+  if (!PyArg_ParseTuple(args, "piK", &enabled, &schedule, &seed)) return nullptr;
+  if (schedule < 0 || schedule > 2) {
+    PyErr_SetString(PyExc_ValueError, "schedule must be 0 (forward), 1 (reverse) or 2 (random)");
+    return nullptr;
+  }
+  lf::emu::set_mode({enabled != 0, static_cast<lf::emu::Schedule>(schedule), seed});
+  Py_RETURN_NONE;
+}
+
+PyObject* simt_mode(PyObject*, PyObject*) {
+  const lf::emu::Mode m = lf::emu::mode();
+  return Py_BuildValue("(NiK)", PyBool_FromLong(m.enabled), static_cast<int>(m.schedule),
+                       static_cast<unsigned long long>(m.seed));
 }
 
 // [(name, expected error or None)] of the emulator's self-tests.
@@ -92,6 +112,9 @@ PyMethodDef kMethods[] = {
     {"set_poison_outputs", set_poison_outputs, METH_O,
      "Test hook: fill every kernel output with NaN before the kernel writes it."},
     {"cuda_compiled", cuda_compiled, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
+    {"simt_set_mode", simt_set_mode, METH_VARARGS,
+     "simt_set_mode(enabled, schedule, seed): run the CPU ops' CUDA kernels under the SIMT emulator."},
+    {"simt_mode", simt_mode, METH_NOARGS, "(enabled, schedule, seed) of the SIMT backend switch."},
     {"simt_selftests", simt_selftests, METH_NOARGS, "[(name, expected error or None)] of the SIMT self-tests."},
     {"simt_selftest", simt_selftest, METH_VARARGS,
      "simt_selftest(name, raw): runs a SIMT emulator self-test (RuntimeError if it fails)."},
