@@ -1,7 +1,10 @@
-// The emulator's scheduler: blocks one after another; in each, the ready threads run in the launch's
-// order, each until it blocks (barrier, warp collective) or ends, until every thread ended. When no
-// thread is ready and some have not ended, nothing can ever release them: a deadlock, reported with
-// what every waiting thread waits for.
+// The emulator's scheduler: blocks one after another; in each, it picks a ready thread by the launch's
+// policy (forward: the lowest id, reverse: the highest, random: any, seeded) and runs it until it
+// blocks (barrier, warp collective) or ends, until every thread ended. Picking again after every
+// switch, rather than giving each ready thread a turn per round, lets the favoured threads run ahead
+// through many collectives while others have not moved: a warp that rewrites shared memory before the
+// others read it is caught. When no thread is ready and some have not ended, nothing can ever release
+// them: a deadlock, reported with what every waiting thread waits for.
 #include "simt/runtime.h"
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <vector>
 
 #include "simt/fiber.h"
+#include "simt/ready_set.h"
 
 thread_local lf::emu::uint3 threadIdx;
 thread_local lf::emu::uint3 blockIdx;
@@ -54,6 +58,7 @@ struct Launch {
   std::vector<unsigned char> dynamic_smem, static_smem;
   std::vector<std::pair<const void*, size_t>> static_sites;  // site -> offset, fixed for the launch
   size_t static_used = 0;
+  ReadySet ready;
   unsigned live = 0, at_barrier = 0;
   const Thread* barrier_first = nullptr;  // the first thread waiting at the current barrier
   Thread* current = nullptr;
@@ -124,9 +129,14 @@ void thread_main(void* arg) {
   }
 }
 
+void make_ready(Launch& l, Thread& t) {
+  t.wait = Wait::kReady;
+  l.ready.insert(t.info.linear);
+}
+
 void release_barrier(Launch& l) {
   for (Thread& t : l.threads) {
-    if (t.wait == Wait::kBarrier) t.wait = Wait::kReady;
+    if (t.wait == Wait::kBarrier) make_ready(l, t);
   }
   l.at_barrier = 0;
 }
@@ -193,24 +203,19 @@ std::vector<unsigned> block_order(const Launch& l, std::mt19937_64& rng) {
 void run_block(Launch& l, std::mt19937_64& rng) {
   std::fill(l.dynamic_smem.begin(), l.dynamic_smem.end(), kPoison);
   std::fill(l.static_smem.begin(), l.static_smem.end(), kPoison);
-  for (Thread& t : l.threads) t.wait = Wait::kReady;
+  for (Thread& t : l.threads) make_ready(l, t);
   for (auto& p : l.pending) p.clear();
   l.live = static_cast<unsigned>(l.threads.size());
   l.at_barrier = 0;
-  std::vector<Thread*> ready;
-  for (;;) {
-    ready.clear();
-    for (Thread& t : l.threads) {
-      if (t.wait == Wait::kReady) ready.push_back(&t);
-    }
-    if (ready.empty()) break;
-    if (l.cfg.schedule == Schedule::kReverse) std::reverse(ready.begin(), ready.end());
-    if (l.cfg.schedule == Schedule::kRandom) std::shuffle(ready.begin(), ready.end(), rng);
-    for (Thread* t : ready) {
-      if (!run_thread(l, *t)) return;
-      // The last thread to end may complete a barrier the others wait at.
-      if (t->wait == Wait::kExited && l.at_barrier > 0 && l.at_barrier == l.live) release_barrier(l);
-    }
+  while (!l.ready.empty()) {
+    const unsigned id = l.cfg.schedule == Schedule::kForward   ? l.ready.lowest()
+                        : l.cfg.schedule == Schedule::kReverse ? l.ready.highest()
+                                                               : l.ready.random(rng);
+    l.ready.erase(id);  // re-inserted if it yields ready (the last lane of a collective)
+    Thread& t = l.threads[id];
+    if (!run_thread(l, t)) return;
+    // The last thread to end may complete a barrier the others wait at.
+    if (t.wait == Wait::kExited && l.at_barrier > 0 && l.at_barrier == l.live) release_barrier(l);
   }
   if (l.live > 0) l.error = prefix(l) + deadlock_report(l);
 }
@@ -226,7 +231,7 @@ void destroy_state(Launch& l) {
 
 void launch(const LaunchConfig& cfg, void (*body)(void*), void* ctx) {
   const unsigned n = cfg.block.x * cfg.block.y * cfg.block.z;
-  if (n == 0 || n > 1024 || cfg.grid.x * cfg.grid.y * cfg.grid.z == 0) {
+  if (n == 0 || n > ReadySet::kMaxThreads || cfg.grid.x * cfg.grid.y * cfg.grid.z == 0) {
     throw Error("SIMT emulator: kernel '" + std::string(cfg.kernel) + "': invalid launch geometry");
   }
   if (g_launch) throw Error("SIMT emulator: a launch from inside a kernel (dynamic parallelism) is not supported");
@@ -343,7 +348,7 @@ void warp_collective_raw(unsigned mask, const CollectiveCall& call, const void* 
       if (!(mask >> i & 1u)) continue;
       ins[i] = l.threads[base + i].in;
       outs[i] = l.threads[base + i].out;
-      l.threads[base + i].wait = Wait::kReady;
+      make_ready(l, l.threads[base + i]);
     }
     pend.erase(it);
     // The last lane to arrive computes for all, then yields like the others: every collective is a

@@ -17,9 +17,10 @@
 
 namespace lf::emu {
 
-// Order in which the threads that are ready run, each until it reaches a barrier, a warp collective
-// or its end. Reverse and random also reverse / shuffle the order of the blocks. A race-free kernel
-// gives bit-identical results under every order.
+// Which ready thread runs next, until it reaches a barrier, a warp collective or its end: the lowest
+// id (forward), the highest (reverse) or a random one (seeded). The scheduler picks again after every
+// switch, so favoured threads run ahead as far as synchronisation lets them. Reverse and random also
+// reverse / shuffle the order of the blocks. A race-free kernel is bit-identical under every order.
 enum class Schedule : int { kForward = 0, kReverse = 1, kRandom = 2 };
 
 struct LaunchConfig {

@@ -76,6 +76,43 @@ void barrier_makes_results_schedule_independent() {
   for (Schedule s : kSchedules) check(neighbours<true>(s) == ref, "barrier kernel differs between schedules");
 }
 
+// Block sums over several rounds through shared memory with one barrier per round, the pattern of the
+// norm kernels' group_sum. With one buffer, a warp that runs ahead rewrites its slot for the next round
+// before slower warps read this round's: only a double buffer makes one barrier per round enough.
+template <bool kDoubleBuffer>
+LF_GLOBAL void rounds_kernel(float* out) {
+  float* buf = lf::dynamic_smem<float>();  // 2 * warps
+  const int warps = static_cast<int>(blockDim.x) / lf::kWarpSize;
+  float acc = 0.f;
+  for (int round = 0; round < 3; ++round) {
+    float v = static_cast<float>(threadIdx.x + 100 * round);
+    for (int off = 16; off > 0; off /= 2) v += lf::shfl_xor(lf::kFullMask, v, off);
+    float* b = buf + (kDoubleBuffer ? (round & 1) * warps : 0);
+    if (lf::lane_id() == 0) b[lf::warp_id()] = v;
+    lf::syncthreads();
+    for (int w = 0; w < warps; ++w) acc += b[w];
+  }
+  out[threadIdx.x] = acc;
+}
+
+template <bool kDoubleBuffer>
+std::vector<float> rounds(Schedule schedule) {
+  constexpr unsigned kThreads = 128;
+  std::vector<float> out(kThreads);
+  launch(config("rounds_kernel", 1, kThreads, 2 * 4 * sizeof(float), schedule), &rounds_kernel<kDoubleBuffer>,
+         out.data());
+  return out;
+}
+
+void warp_running_ahead_changes_results() {
+  check(rounds<false>(Schedule::kForward) != rounds<false>(Schedule::kReverse),
+        "a single-buffered reduction gave the same result under forward and reverse schedules");
+  // 3 rounds of sum(t + 100 r) over 128 threads: 3 * 8128 + 128 * 100 * (0 + 1 + 2).
+  for (Schedule sch : kSchedules) {
+    for (float v : rounds<true>(sch)) check(v == 3 * 8128.f + 128 * 300.f, "double-buffered reduction");
+  }
+}
+
 // ---- barriers ----
 
 LF_GLOBAL void divergent_barrier_kernel() {
@@ -341,6 +378,7 @@ void conversions_round_to_nearest_even() {
 const std::vector<SelfTest> kTests = {
     {"missing_barrier_changes_results", &missing_barrier_changes_results, nullptr},
     {"barrier_makes_results_schedule_independent", &barrier_makes_results_schedule_independent, nullptr},
+    {"warp_running_ahead_changes_results", &warp_running_ahead_changes_results, nullptr},
     {"divergent_barrier", &divergent_barrier, "divergent __syncthreads"},
     {"barrier_ignores_exited_threads", &barrier_ignores_exited_threads, nullptr},
     {"collective_naming_exited_lane", &collective_naming_exited_lane, "names lanes 5 that exited"},
