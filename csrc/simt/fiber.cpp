@@ -39,7 +39,7 @@ void Fiber::reset(void (*entry)(void*), void* arg) {
               static_cast<int>(static_cast<uint64_t>(self) >> 32));
   entry_ = entry;
   arg_ = arg;
-  started_ = finished_ = false;
+  started_ = false;
 }
 
 void Fiber::trampoline(int lo, int hi) {
@@ -47,7 +47,6 @@ void Fiber::trampoline(int lo, int hi) {
                          (static_cast<uintptr_t>(static_cast<uint64_t>(static_cast<uint32_t>(hi)) << 32));
   Fiber* f = reinterpret_cast<Fiber*>(self);
   f->entry_(f->arg_);
-  f->finished_ = true;
   f->leave();
 }
 

@@ -22,8 +22,8 @@ class Fiber {
   Fiber(const Fiber&) = delete;
   Fiber& operator=(const Fiber&) = delete;
 
-  // (Re)starts the fiber: the next resume() runs entry(arg) from the top of a fresh stack. When entry
-  // returns, the fiber finishes and the host's resume() returns for the last time.
+  // (Re)starts the fiber: the next resume() runs entry(arg) from the top of a fresh stack. If entry
+  // returns, the fiber leave()s.
   void reset(void (*entry)(void*), void* arg);
 
   // Host side: runs the fiber until it yields or finishes.
@@ -32,8 +32,6 @@ class Fiber {
   void yield_to_host();
   // Fiber side: back to the host for good (the host may reset() or abandon this fiber).
   [[noreturn]] void leave();
-
-  bool finished() const { return finished_; }
 
  private:
   static void trampoline(int lo, int hi);
@@ -45,7 +43,7 @@ class Fiber {
   jmp_buf* host_ = nullptr;  // where the host continues after the fiber yields
   void (*entry_)(void*) = nullptr;
   void* arg_ = nullptr;
-  bool started_ = false, finished_ = false;
+  bool started_ = false;
 };
 
 }  // namespace lf::emu
