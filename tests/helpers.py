@@ -100,14 +100,12 @@ def run_on(backend, fn):
     return results[0]
 
 
-def with_backends(names, values=((),), simt_values=None):
-    """Parameters (backend, value...) over BACKENDS x values; simt (emulated, slow) only takes the values
-    in simt_values when given. `names`: "backend", or e.g. "backend,dim" with values [1, 7, ...]."""
+def with_backends(names, values=((),)):
+    """Parameters (backend, value...) over BACKENDS x values. `names`: "backend", or e.g. "backend,dim"
+    with values [1, 7, ...]."""
     params = []
     for backend in BACKENDS:
         for v in values:
-            if backend == "simt" and simt_values is not None and v not in simt_values:
-                continue
             v = v if isinstance(v, tuple) else (v,)
             params.append(pytest.param(backend, *v, id="-".join([backend, *map(str, v)])))
     return pytest.mark.parametrize(names, params)
