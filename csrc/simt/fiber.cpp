@@ -11,6 +11,14 @@
 #include <cstdint>
 #include <new>
 
+#ifdef LF_EMU_TSAN
+#include <sanitizer/tsan_interface.h>
+// Switches without synchronising: the runtime's barriers and collectives say what orders what.
+#define LF_TSAN_SWITCH(to) __tsan_switch_to_fiber(to, __tsan_switch_to_fiber_no_sync)
+#else
+#define LF_TSAN_SWITCH(to) ((void)0)
+#endif
+
 namespace lf::emu {
 
 Fiber::Fiber() {
@@ -23,9 +31,17 @@ Fiber::Fiber() {
     munmap(map_, map_bytes_);
     throw std::bad_alloc();
   }
+#ifdef LF_EMU_TSAN
+  tsan_self_ = __tsan_create_fiber(0);
+#endif
 }
 
-Fiber::~Fiber() { munmap(map_, map_bytes_); }
+Fiber::~Fiber() {
+#ifdef LF_EMU_TSAN
+  __tsan_destroy_fiber(tsan_self_);
+#endif
+  munmap(map_, map_bytes_);
+}
 
 void Fiber::reset(void (*entry)(void*), void* arg) {
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -54,6 +70,10 @@ void Fiber::resume() {
   jmp_buf host;
   host_ = &host;
   if (_setjmp(host) == 0) {
+#ifdef LF_EMU_TSAN
+    tsan_host_ = __tsan_get_current_fiber();
+#endif
+    LF_TSAN_SWITCH(tsan_self_);
     if (!started_) {
       started_ = true;
       setcontext(&start_);  // one signal-mask system call per fiber start, not per switch
@@ -63,9 +83,15 @@ void Fiber::resume() {
 }
 
 void Fiber::yield_to_host() {
-  if (_setjmp(self_) == 0) _longjmp(*host_, 1);
+  if (_setjmp(self_) == 0) {
+    LF_TSAN_SWITCH(tsan_host_);
+    _longjmp(*host_, 1);
+  }
 }
 
-void Fiber::leave() { _longjmp(*host_, 1); }
+void Fiber::leave() {
+  LF_TSAN_SWITCH(tsan_host_);
+  _longjmp(*host_, 1);
+}
 
 }  // namespace lf::emu

@@ -41,6 +41,9 @@ class Fiber {
   ucontext_t start_;     // only for the first entry into a fresh stack
   jmp_buf self_;         // where the fiber continues after yielding
   jmp_buf* host_ = nullptr;  // where the host continues after the fiber yields
+  // ThreadSanitizer fibers (LF_EMU_TSAN builds, docs/simt.md): this fiber's and the host's.
+  void* tsan_self_ = nullptr;
+  void* tsan_host_ = nullptr;
   void (*entry_)(void*) = nullptr;
   void* arg_ = nullptr;
   bool started_ = false;

@@ -17,6 +17,19 @@
 #include "simt/fiber.h"
 #include "simt/ready_set.h"
 
+#ifdef LF_EMU_TSAN
+// ThreadSanitizer builds (docs/simt.md): fibers switch without synchronising, so these tell TSan what
+// the emulator orders: a barrier or collective is a release by every arriving thread and an acquire by
+// each when it continues; a block's start and end order its threads after and before the host. This
+// file itself is not instrumented: the scheduler's own state is no kernel data.
+#include <sanitizer/tsan_interface.h>
+#define LF_TSAN_RELEASE(addr) __tsan_release(addr)
+#define LF_TSAN_ACQUIRE(addr) __tsan_acquire(addr)
+#else
+#define LF_TSAN_RELEASE(addr) ((void)0)
+#define LF_TSAN_ACQUIRE(addr) ((void)0)
+#endif
+
 thread_local lf::emu::uint3 threadIdx;
 thread_local lf::emu::uint3 blockIdx;
 thread_local lf::emu::dim3 blockDim;
@@ -61,6 +74,7 @@ struct Launch {
   ReadySet ready;
   unsigned live = 0, at_barrier = 0;
   const Thread* barrier_first = nullptr;  // the first thread waiting at the current barrier
+  char block_start = 0, block_end = 0, barrier_sync = 0;  // addresses for ThreadSanitizer
   Thread* current = nullptr;
   std::string error;  // set by fail() on a fiber
 };
@@ -112,6 +126,7 @@ void switch_to_host(Launch& l) { l.current->fiber->yield_to_host(); }
 void thread_main(void* arg) {
   Launch& l = *static_cast<Launch*>(arg);
   for (;;) {
+    LF_TSAN_ACQUIRE(&l.block_start);
     // Leaving the fiber from inside a catch block would leave the exception on this OS thread's
     // stack of caught exceptions: record the message, leave after the handler.
     try {
@@ -125,6 +140,7 @@ void thread_main(void* arg) {
     Thread& t = *l.current;
     t.wait = Wait::kExited;
     --l.live;
+    LF_TSAN_RELEASE(&l.block_end);
     switch_to_host(l);
   }
 }
@@ -205,6 +221,7 @@ void run_block(Launch& l, std::mt19937_64& rng) {
   std::fill(l.static_smem.begin(), l.static_smem.end(), kPoison);
   for (Thread& t : l.threads) make_ready(l, t);
   for (auto& p : l.pending) p.clear();
+  LF_TSAN_RELEASE(&l.block_start);
   l.live = static_cast<unsigned>(l.threads.size());
   l.at_barrier = 0;
   while (!l.ready.empty()) {
@@ -217,6 +234,7 @@ void run_block(Launch& l, std::mt19937_64& rng) {
     // The last thread to end may complete a barrier the others wait at.
     if (t.wait == Wait::kExited && l.at_barrier > 0 && l.at_barrier == l.live) release_barrier(l);
   }
+  LF_TSAN_ACQUIRE(&l.block_end);
   if (l.live > 0) l.error = prefix(l) + deadlock_report(l);
 }
 
@@ -293,8 +311,10 @@ void syncthreads(std::source_location site) {
   }
   t.wait = Wait::kBarrier;
   t.site = site;
+  LF_TSAN_RELEASE(&l.barrier_sync);
   if (++l.at_barrier == l.live) release_barrier(l);
   switch_to_host(l);
+  LF_TSAN_ACQUIRE(&l.barrier_sync);
 }
 
 unsigned char* dynamic_smem() { return launch_state().dynamic_smem.data(); }
@@ -341,6 +361,7 @@ void warp_collective_raw(unsigned mask, const CollectiveCall& call, const void* 
   t.site = site;
   t.wait = Wait::kCollective;
   it->arrived |= 1u << lane;
+  LF_TSAN_RELEASE(&l.pending[warp]);
   if (it->arrived == mask) {
     const void* ins[kWarp] = {};
     void* outs[kWarp] = {};
@@ -353,9 +374,12 @@ void warp_collective_raw(unsigned mask, const CollectiveCall& call, const void* 
     pend.erase(it);
     // The last lane to arrive computes for all, then yields like the others: every collective is a
     // point where the schedule may reorder the lanes.
+    LF_TSAN_ACQUIRE(&l.pending[warp]);  // the other lanes' inputs
     call.compute(ins, outs, mask, call.arg);
+    LF_TSAN_RELEASE(&l.pending[warp]);  // their outputs
   }
   switch_to_host(l);
+  LF_TSAN_ACQUIRE(&l.pending[warp]);
 }
 
 void* find_thread_state(const void* key) {
