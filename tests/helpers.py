@@ -1,5 +1,8 @@
 """Shared test helpers: tolerances, packed layouts, comparisons against the float64 reference."""
 
+import contextlib
+
+import pytest
 import torch
 
 DTYPES = [torch.float32, torch.bfloat16, torch.float16]
@@ -47,3 +50,62 @@ def assert_grad_close(got, ref, dtype, what="", baseline=None):
     if baseline is not None:
         bound = max(bound, 2 * (baseline.to(torch.float64) - ref).abs().max().item())
     assert err <= bound, f"{what}: max abs error {err:.3g} > {bound:.3g}"
+
+
+# ---- backends: every op test runs on each ----
+# "cpu": the CPU kernels; "simt": the CUDA kernels under the host SIMT emulator (lavin_fast.simt), once
+# per schedule, with bit-identical results demanded; "cuda": the CUDA kernels on a GPU, where one exists.
+BACKENDS = ["cpu", "simt"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def device_of(backend):
+    return "cuda" if backend == "cuda" else "cpu"
+
+
+def _bits(t):
+    return t.detach().cpu().contiguous().view(torch.uint8)
+
+
+def assert_bitwise_equal(a, b, what):
+    leaves_a, spec_a = torch.utils._pytree.tree_flatten(a)
+    leaves_b, spec_b = torch.utils._pytree.tree_flatten(b)
+    assert spec_a == spec_b, f"{what}: different structure"
+    for x, y in zip(leaves_a, leaves_b):
+        if isinstance(x, torch.Tensor):
+            assert x.dtype == y.dtype and x.shape == y.shape and torch.equal(_bits(x), _bits(y)), \
+                f"{what}: results differ (a race between threads?)"
+
+
+def host_backend(backend):
+    """The context in which ops on CPU tensors use `backend` ("cpu" or "simt"): for tests whose inputs
+    stay on the CPU (argument checks, opcheck)."""
+    if backend == "simt":
+        from lavin_fast import simt
+        return simt.enabled()
+    return contextlib.nullcontext()
+
+
+def run_on(backend, fn):
+    """fn() on the backend. For simt: once under each schedule of the emulator (forward, reverse,
+    seeded random), asserting bit-identical results (tensors in any nesting), and returns the first."""
+    if backend != "simt":
+        return fn()
+    from lavin_fast import simt
+    results = []
+    for schedule in simt.SCHEDULES:
+        with simt.enabled(schedule, seed=12345):
+            results.append(fn())
+    for schedule, other in zip(simt.SCHEDULES[1:], results[1:]):
+        assert_bitwise_equal(results[0], other, f"simt: schedule {schedule} vs forward")
+    return results[0]
+
+
+def with_backends(names, values=((),)):
+    """Parameters (backend, value...) over BACKENDS x values. `names`: "backend", or e.g. "backend,dim"
+    with values [1, 7, ...]."""
+    params = []
+    for backend in BACKENDS:
+        for v in values:
+            v = v if isinstance(v, tuple) else (v,)
+            params.append(pytest.param(backend, *v, id="-".join([backend, *map(str, v)])))
+    return pytest.mark.parametrize(names, params)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import lavin_fast
-from tests.helpers import cu_seqlens, randn
+from tests.helpers import cu_seqlens, host_backend, randn
 
 ops = torch.ops.lavin_fast
 ERRORS = (ValueError, TypeError, RuntimeError)
@@ -83,11 +83,12 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("backend", ["cpu", "simt"])
 @pytest.mark.parametrize("layer", ["python", "native"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_is_a_clear_error(case, layer):
+def test_bad_input_is_a_clear_error(case, layer, backend):
     _, python_call, native_call, pattern = case
-    with pytest.raises(ERRORS, match=pattern):
+    with host_backend(backend), pytest.raises(ERRORS, match=pattern):
         (python_call if layer == "python" else native_call)()
 
 

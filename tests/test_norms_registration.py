@@ -6,7 +6,7 @@ import torch
 
 import lavin_fast
 from lavin_fast import reference as ref
-from tests.helpers import assert_close, cu_seqlens, f64, randn
+from tests.helpers import assert_close, cu_seqlens, f64, host_backend, randn
 
 ops = torch.ops.lavin_fast
 
@@ -37,15 +37,17 @@ def _opcheck_samples():
     ]
 
 
+@pytest.mark.parametrize("backend", ["cpu", "simt"])
 @pytest.mark.parametrize("op,args", _opcheck_samples(),
                          ids=lambda v: getattr(v, "__name__", None) if callable(v) else "")
-def test_opcheck(op, args):
+def test_opcheck(op, args, backend):
     # Forward ops are checked with inputs that require grad (their autograd registration is tested);
     # samples share tensors, so each test works on copies.
     differentiable = op in (ops.rms_norm, ops.rms_norm_modulate, ops.gated_rms_residual)
     args = tuple(a.detach().clone().requires_grad_(differentiable and a.is_floating_point())
                  if isinstance(a, torch.Tensor) else a for a in args)
-    torch.library.opcheck(op, args)
+    with host_backend(backend):
+        torch.library.opcheck(op, args)
 
 
 def _compile(module):

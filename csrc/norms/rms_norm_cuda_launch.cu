@@ -1,116 +1,51 @@
-// CUDA launchers of the RMSNorm family: choose the vector width from the shapes and pointers, plan the
-// geometry (rms_norm_plan.h), launch the portable kernels (rms_norm_kernel.cuh). No torch headers.
-#include <climits>
-
+// CUDA launchers of the RMSNorm family: the shared launch logic (rms_norm_launch.h) with a launcher
+// that uses the triple-chevron syntax on a stream. No torch headers.
 #include "norms/rms_norm_cuda_launch.h"
-#include "norms/rms_norm_kernel.cuh"
-#include "norms/rms_norm_plan.h"
+#include "norms/rms_norm_launch.h"
 
 namespace lavin_fast::cuda {
 namespace {
 
-using rms_norm_simt::RowPlan;
-
-template <ElemType kType>
-struct Elem;
-template <>
-struct Elem<ElemType::kFloat32> { using type = float; };
-template <>
-struct Elem<ElemType::kBFloat16> { using type = lf::bf16; };
-template <>
-struct Elem<ElemType::kFloat16> { using type = lf::fp16; };
-
-// 16 bytes of T: 4 fp32 or 8 bf16 / fp16 per load.
-template <typename T>
-constexpr int kVecWidth = 16 / sizeof(T);
-
-bool shapes_supported(const RmsNormFwdParams& p) {
-  return p.rows >= 1 && p.dim >= 1 && p.dim <= INT_MAX && p.seg.num_segments >= 1 &&
-         (p.seg.cu_seqlens != nullptr || p.seg.rows_per_segment >= 1);
-}
+using rms_norm_simt::LaunchStatus;
 
 // Dynamic shared memory stays under the 48 KiB every launch gets without opting in (plan_fwd /
 // plan_bwd: at most 16 KiB plus 256 bytes), so no cudaFuncSetAttribute.
-template <typename T, int V>
-cudaError_t launch_fwd(const RmsNormFwdParams& p, cudaStream_t stream) {
-  const RowPlan plan = rms_norm_simt::plan_fwd<V>(p);
-  rms_norm_simt::rms_norm_fwd_kernel<T, V>
-      <<<static_cast<unsigned>(plan.grid), plan.threads(), plan.smem_bytes, stream>>>(p, plan);
-  return cudaGetLastError();
-}
+struct StreamLaunch {
+  cudaStream_t stream;
+  cudaError_t err = cudaSuccess;
 
-template <typename T>
-cudaError_t fwd_typed(const RmsNormFwdParams& p, cudaStream_t stream) {
-  constexpr int kV = kVecWidth<T>;
-  return rms_norm_simt::fwd_vectorizable(p, kV) ? launch_fwd<T, kV>(p, stream) : launch_fwd<T, 1>(p, stream);
-}
+  template <typename... P, typename... A>
+  bool operator()(const char* /*name*/, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
+    kernel<<<grid, block, smem, stream>>>(args...);
+    err = cudaGetLastError();
+    return err == cudaSuccess;
+  }
+};
 
-// The plan launch_bwd will use (for the workspace size).
-template <typename T>
-RowPlan bwd_plan_typed(const RmsNormBwdParams& p) {
-  constexpr int kV = kVecWidth<T>;
-  return rms_norm_simt::bwd_vectorizable(p, kV) ? rms_norm_simt::plan_bwd<kV>(p) : rms_norm_simt::plan_bwd<1>(p);
-}
-
-template <typename T, int V>
-cudaError_t launch_bwd(const RmsNormBwdParams& p, void* workspace, size_t workspace_bytes,
-                       cudaStream_t stream) {
-  const RowPlan plan = rms_norm_simt::plan_bwd<V>(p);
-  const size_t need = rms_norm_simt::bwd_workspace_floats(p, plan) * sizeof(float);
-  if (workspace_bytes < need || (need > 0 && !rms_norm_simt::aligned16(workspace))) return cudaErrorInvalidValue;
-  float* ws = static_cast<float*>(workspace);
-  rms_norm_simt::rms_norm_bwd_kernel<T, V>
-      <<<static_cast<unsigned>(plan.grid), plan.threads(), plan.smem_bytes, stream>>>(p, plan, ws);
-  cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess || need == 0) return err;
-  const dim3 fin_grid(static_cast<unsigned>(rms_norm_simt::fin_grid_x(plan)),
-                      static_cast<unsigned>(rms_norm_simt::fin_grid_y(p, plan)));
-  rms_norm_simt::rms_norm_bwd_finalize_kernel<>
-      <<<fin_grid, rms_norm_simt::kFinThreads, rms_norm_simt::fin_smem_bytes(), stream>>>(p, plan, ws);
-  return cudaGetLastError();
-}
-
-template <typename T>
-cudaError_t bwd_typed(const RmsNormBwdParams& p, void* workspace, size_t workspace_bytes,
-                      cudaStream_t stream) {
-  constexpr int kV = kVecWidth<T>;
-  return rms_norm_simt::bwd_vectorizable(p, kV) ? launch_bwd<T, kV>(p, workspace, workspace_bytes, stream)
-                                                : launch_bwd<T, 1>(p, workspace, workspace_bytes, stream);
+cudaError_t to_cuda(LaunchStatus status, const StreamLaunch& launch) {
+  switch (status) {
+    case LaunchStatus::kOk: return cudaSuccess;
+    case LaunchStatus::kUnsupported: return cudaErrorInvalidValue;
+    case LaunchStatus::kFailed: return launch.err;
+  }
+  return cudaErrorInvalidValue;
 }
 
 }  // namespace
 
 cudaError_t rms_norm_fwd(const RmsNormFwdParams& p, ElemType type, cudaStream_t stream) {
-  if (!shapes_supported(p)) return cudaErrorInvalidValue;
-  switch (type) {
-    case ElemType::kFloat32: return fwd_typed<float>(p, stream);
-    case ElemType::kBFloat16: return fwd_typed<lf::bf16>(p, stream);
-    case ElemType::kFloat16: return fwd_typed<lf::fp16>(p, stream);
-  }
-  return cudaErrorInvalidValue;
+  StreamLaunch launch{stream};
+  return to_cuda(rms_norm_simt::launch_rms_norm_fwd(p, type, launch), launch);
 }
 
 size_t rms_norm_bwd_workspace_bytes(const RmsNormBwdParams& p, ElemType type) {
-  if (!shapes_supported(p)) return 0;
-  RowPlan plan;
-  switch (type) {
-    case ElemType::kFloat32: plan = bwd_plan_typed<float>(p); break;
-    case ElemType::kBFloat16: plan = bwd_plan_typed<lf::bf16>(p); break;
-    case ElemType::kFloat16: plan = bwd_plan_typed<lf::fp16>(p); break;
-    default: return 0;
-  }
-  return rms_norm_simt::bwd_workspace_floats(p, plan) * sizeof(float);
+  return rms_norm_simt::bwd_workspace_bytes(p, type);
 }
 
 cudaError_t rms_norm_bwd(const RmsNormBwdParams& p, ElemType type, void* workspace, size_t workspace_bytes,
                          cudaStream_t stream) {
-  if (!shapes_supported(p) || (p.grad_mult && !p.mult)) return cudaErrorInvalidValue;
-  switch (type) {
-    case ElemType::kFloat32: return bwd_typed<float>(p, workspace, workspace_bytes, stream);
-    case ElemType::kBFloat16: return bwd_typed<lf::bf16>(p, workspace, workspace_bytes, stream);
-    case ElemType::kFloat16: return bwd_typed<lf::fp16>(p, workspace, workspace_bytes, stream);
-  }
-  return cudaErrorInvalidValue;
+  StreamLaunch launch{stream};
+  return to_cuda(rms_norm_simt::launch_rms_norm_bwd(p, type, workspace, workspace_bytes, launch), launch);
 }
 
 }  // namespace lavin_fast::cuda

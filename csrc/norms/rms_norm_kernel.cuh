@@ -1,5 +1,5 @@
 // Device code of the RMSNorm family: forward, backward and the backward's per-segment finalize, in the
-// portable dialect (simt/dialect.cuh), so nvcc compiles it for the GPU and g++ (later) for the SIMT
+// portable dialect (simt/dialect.cuh), so nvcc compiles it for the GPU and g++ for the SIMT
 // emulator. No torch headers. Geometry and tuning constants: rms_norm_plan.h. The math is the CPU
 // kernel's (rms_norm_cpu_kernel.cpp), with fp32 accumulation:
 //   y = x * rstd * mult[s] + (shift[s] | residual | 0),   rstd = 1 / sqrt(mean(x^2) + eps)

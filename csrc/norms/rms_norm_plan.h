@@ -1,8 +1,8 @@
 // How the portable RMSNorm kernels (rms_norm_kernel.cuh) are laid out over threads and blocks: plain
-// host C++, shared by the CUDA launcher and (later) the SIMT emulator's, so both run the kernels with
-// the same geometry. Every choice depends only on shapes, dtypes and pointer alignment (never on the
-// GPU model or its SM count), so every sum, the backward's per-segment ones included, is taken in the
-// same order on any GPU and from run to run.
+// host C++, shared by the CUDA launcher and the SIMT emulator's (through rms_norm_launch.h), so both
+// run the kernels with the same geometry. Every choice depends only on shapes, dtypes and pointer
+// alignment (never on the GPU model or its SM count), so every sum, the backward's per-segment ones
+// included, is taken in the same order on any GPU and from run to run.
 #pragma once
 
 #include <algorithm>

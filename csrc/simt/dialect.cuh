@@ -1,21 +1,20 @@
 // The portable kernel dialect: everything a kernel of this project may use from CUDA, behind names
-// that a host SIMT emulator can implement too. The same kernel source is compiled by nvcc (this file
-// maps the names to the real intrinsics) and, later, by g++ against the emulator (which will provide
-// the other half of this header: threads as fibers, its own shared memory, shuffles and barriers).
-//
-// Rules for kernel code (what keeps it portable):
+// that the host SIMT emulator implements too. The same kernel source is compiled by nvcc (this file
+// maps the names to the real intrinsics) and by g++ against the emulator (dialect_host.h: threads as
+// fibers, emulator-owned shared memory, checked shuffles and barriers). docs/simt.md has the rules
+// in full and says how to run a kernel under the emulator. In short:
 //  - Qualifiers only through LF_GLOBAL / LF_DEVICE / LF_HOST_DEVICE / LF_LAUNCH_BOUNDS; unrolling
-//    through LF_UNROLL / LF_UNROLL_BY(n) (g++ spells the pragma differently). Arrays meant to live in
-//    registers are indexed only inside fully unrolled loops.
+//    through LF_UNROLL / LF_UNROLL_BY(n). Arrays meant to live in registers are indexed only inside
+//    fully unrolled loops.
 //  - From CUDA itself, only threadIdx / blockIdx / blockDim / gridDim and float math (rsqrtf,
 //    tanhf, expf, fminf, ...). Blocks are 1-D (lane_id / warp_id assume it).
-//  - Warp collectives only through lf::shfl* / lf::syncwarp, block barriers only lf::syncthreads.
-//    Every lane named in a mask calls the collective, with the same mask (the emulator checks).
-//  - Shared memory only through lf::dynamic_smem<T>() (sized at launch) or LF_SHARED arrays, so the
-//    emulator can own it and poison it at each block start. Never read it before writing it.
+//  - Warp collectives only through lf::shfl* / lf::ballot / lf::any / lf::all / lf::syncwarp, block
+//    barriers only lf::syncthreads, atomics only lf::atomic_*. Every lane named in a mask calls the
+//    collective, with the same mask (the emulator checks).
+//  - Shared memory only through lf::dynamic_smem<T>() or LF_SHARED_ARRAY, so the emulator can own it
+//    and poison it at each block start. Never read it before writing it.
 //  - Global memory through plain pointers; 16-byte accesses through lf::load16 / lf::store16 (uint4
-//    values) on 16-byte aligned addresses (the caller proves the alignment), reinterpretation through
-//    lf::bit_cast (never a pointer cast between unrelated types).
+//    values) on 16-byte aligned addresses, reinterpretation through lf::bit_cast.
 //  - bf16 / fp16 only as lf::bf16 / lf::fp16 and converted through lf::to_float / lf::from_float.
 //  - Tensor cores and async copies only through simt/tensor_core.cuh (lf::mma_m16n8k16,
 //    lf::ldmatrix_*) and simt/cp_async.cuh (lf::cp_async, cp_async_commit, cp_async_wait); no inline
@@ -33,7 +32,7 @@
 #define LF_DEVICE __device__ __forceinline__
 #define LF_GLOBAL __global__
 #define LF_HOST_DEVICE __host__ __device__ __forceinline__
-#define LF_SHARED __shared__
+#define LF_SHARED_ARRAY(T, name, n) __shared__ T name[n]
 #define LF_LAUNCH_BOUNDS(max_threads) __launch_bounds__(max_threads)
 #define LF_UNROLL _Pragma("unroll")
 #define LF_PRAGMA_(text) _Pragma(#text)
@@ -71,6 +70,8 @@ LF_DEVICE T shfl_up(unsigned mask, T v, unsigned delta, int width = kWarpSize) {
 
 // Bit n set iff lane n is named in `mask` and its predicate is true.
 LF_DEVICE unsigned ballot(unsigned mask, bool pred) { return __ballot_sync(mask, pred); }
+LF_DEVICE bool any(unsigned mask, bool pred) { return __any_sync(mask, pred) != 0; }
+LF_DEVICE bool all(unsigned mask, bool pred) { return __all_sync(mask, pred) != 0; }
 
 LF_DEVICE void syncthreads() { __syncthreads(); }
 LF_DEVICE void syncwarp(unsigned mask = kFullMask) { __syncwarp(mask); }
@@ -107,12 +108,18 @@ LF_DEVICE bf16 from_float<bf16>(float v) { return __float2bfloat16_rn(v); }
 template <>
 LF_DEVICE fp16 from_float<fp16>(float v) { return __float2half_rn(v); }
 
+// Atomics on global or shared memory; each returns the old value.
+template <typename T>
+LF_DEVICE T atomic_add(T* p, T v) { return atomicAdd(p, v); }
+template <typename T>
+LF_DEVICE T atomic_max(T* p, T v) { return atomicMax(p, v); }
+template <typename T>
+LF_DEVICE T atomic_cas(T* p, T compare, T v) { return atomicCAS(p, compare, v); }
+
 }  // namespace lf
 
-#else  // !__CUDACC__
+#else  // !__CUDACC__: g++ against the SIMT emulator
 
-// The g++ side (the host SIMT emulator) is a later piece of work; until it exists, kernel headers can
-// only be compiled by nvcc.
-#error "simt/dialect.cuh: only the nvcc side of the dialect exists so far"
+#include "simt/dialect_host.h"
 
 #endif
