@@ -51,13 +51,14 @@ LF_DEVICE void cp_async_wait() {
 
 #elif defined(LF_SIMT_EMULATOR)
 
-// Glue to the emulator core, which must declare (in the g++ half of dialect.cuh):
-//   lf::emu::CpAsyncQueue& lf::emu::this_thread_cp_async();  // the calling CUDA thread's queue
-// and may report a thread that exits with pending groups or open copies (copies never waited for are
-// either wasted or read by a thread that forgot to wait).
+// Each emulated thread's queue lives in its per-thread state (simt/runtime.h), created on first use
+// and dropped when the block ends.
 #include "simt/cp_async_host.h"
 
 namespace lf {
+namespace emu {
+inline CpAsyncQueue& this_thread_cp_async() { return thread_state<CpAsyncQueue>(); }
+}  // namespace emu
 
 template <int Bytes>
 LF_DEVICE void cp_async(void* smem_dst, const void* gmem_src, int src_bytes) {

@@ -11,6 +11,9 @@
 #include "simt/host_types.h"
 #include "simt/runtime.h"
 
+// Tells the dialect's tensor-core and async-copy headers to use the emulator's side.
+#define LF_SIMT_EMULATOR 1
+
 // Kernels are plain (inline) host functions; launch bounds and unrolling do not change what they
 // compute, and unrolling would only slow the build.
 #define LF_DEVICE inline

@@ -12,6 +12,11 @@
 #include "simt/dialect.cuh"
 
 namespace lf::emu {
+
+// selftest_tensor_core.cpp
+void mma_ldmatrix_cp_async_reproduce_a_matrix_product();
+void cp_async_destination_is_poisoned_until_the_wait();
+
 namespace {
 
 constexpr Schedule kSchedules[] = {Schedule::kForward, Schedule::kReverse, Schedule::kRandom};
@@ -394,6 +399,10 @@ const std::vector<SelfTest> kTests = {
     {"thread_state_is_per_thread", &thread_state_is_per_thread, nullptr},
     {"atomics_return_old_values", &atomics_return_old_values, nullptr},
     {"conversions_round_to_nearest_even", &conversions_round_to_nearest_even, nullptr},
+    {"mma_ldmatrix_cp_async_reproduce_a_matrix_product", &mma_ldmatrix_cp_async_reproduce_a_matrix_product,
+     nullptr},
+    {"cp_async_destination_is_poisoned_until_the_wait", &cp_async_destination_is_poisoned_until_the_wait,
+     nullptr},
 };
 
 }  // namespace

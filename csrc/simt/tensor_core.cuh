@@ -79,10 +79,8 @@ LF_DEVICE void ldmatrix_x4_trans(uint32_t (&r)[4], const void* smem_row_ptr) {
 
 #elif defined(LF_SIMT_EMULATOR)
 
-// Glue to the emulator core, which must declare (in the g++ half of dialect.cuh):
-//   template <class T, class R, class F> R lf::emu::warp_collective(unsigned mask, const T& mine, F compute);
-// every lane named in `mask` passes its T; once all have arrived, compute(const T (&in)[32],
-// R (&out)[32]) runs once and each lane returns out[lane] (entries of lanes outside the mask unused).
+// The warp's lanes meet in the emulator's warp collective (simt/collectives.h): once all 32 have
+// arrived, the pure functions of tensor_core_host.h compute every lane's registers from every lane's.
 #include "simt/tensor_core_host.h"
 
 namespace lf {
@@ -101,7 +99,7 @@ LF_DEVICE void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[4], const uint32_
   };
   const Operands mine = {{a[0], a[1], a[2], a[3]}, {b[0], b[1]}, {c[0], c[1], c[2], c[3]}};
   const Result r = emu::warp_collective<Operands, Result>(
-      kFullMask, mine, [](const Operands (&in)[32], Result (&out)[32]) {
+      kFullMask, mine, [](const Operands* in, unsigned, Result* out) {
         uint32_t fa[32][4], fb[32][2];
         float fc[32][4], fd[32][4];
         for (int l = 0; l < 32; ++l) {
@@ -122,7 +120,9 @@ LF_DEVICE void ldmatrix(uint32_t (&r)[N], const void* smem_row_ptr) {
     uint32_t r[4];
   };
   const Result res = emu::warp_collective<const void*, Result>(
-      kFullMask, smem_row_ptr, [](const void* const (&rows)[32], Result (&out)[32]) {
+      kFullMask, smem_row_ptr, [](const void* const* in, unsigned, Result* out) {
+        const void* rows[32];
+        for (int l = 0; l < 32; ++l) rows[l] = in[l];
         uint32_t regs[32][4];
         emu::ldmatrix_warp(N, Trans, rows, regs);
         for (int l = 0; l < 32; ++l)
