@@ -58,7 +58,9 @@ DEBUG = env_flag("LAVIN_FAST_DEBUG") is True
 os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
 
 opt = ["-O0", "-g"] if DEBUG else ["-O3"]
-cxx_flags = ["-std=c++20", *opt, "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
+# -fopenmp: ATen's at::parallel_for is header code that runs serially unless the caller is compiled
+# with OpenMP (torch's own parallel backend); without it every CPU kernel ran on one thread.
+cxx_flags = ["-std=c++20", *opt, "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wno-unused-function"]
 defines = []
 if IS_X86:
     defines += [("LAVIN_FAST_CPU_AVX2", None), ("LAVIN_FAST_CPU_AVX512", None)]
@@ -85,6 +87,7 @@ ext = Extension(
     include_dirs=[os.path.join(ROOT, CSRC)],
     define_macros=defines,
     extra_compile_args={"cxx": cxx_flags, "nvcc": nvcc_flags} if WITH_CUDA else {"cxx": cxx_flags},
+    extra_link_args=["-fopenmp"],
     py_limited_api=False,
 )
 
