@@ -11,21 +11,12 @@
 #include <optional>
 #include <string_view>
 
+#include "common/elem_type_of.h"
 #include "norms/rms_norm_api.h"
 #include "norms/rms_norm_cuda_launch.h"
 
 namespace lavin_fast::norms {
 namespace {
-
-ElemType elem_type(c10::ScalarType t) {
-  switch (t) {
-    case c10::kFloat: return ElemType::kFloat32;
-    case c10::kBFloat16: return ElemType::kBFloat16;
-    case c10::kHalf: return ElemType::kFloat16;
-    default: TORCH_INTERNAL_ASSERT(false, "lavin_fast: no CUDA RMSNorm kernels for dtype ", t);
-  }
-  return ElemType::kFloat32;
-}
 
 // What the launchers reject with cudaErrorInvalidValue, said properly. The host side only calls a
 // backend with rows > 0.
@@ -45,14 +36,14 @@ void check_launch(cudaError_t err, const char* what) {
 
 void fwd(const RmsNormFwdParams& p, c10::ScalarType dtype) {
   check_supported(p);
-  check_launch(cuda::rms_norm_fwd(p, elem_type(dtype), c10::cuda::getCurrentCUDAStream()),
+  check_launch(cuda::rms_norm_fwd(p, elem_type_of(dtype), c10::cuda::getCurrentCUDAStream()),
                "RMSNorm forward");
 }
 
 void bwd(const RmsNormBwdParams& p, c10::ScalarType dtype) {
   check_supported(p);
   TORCH_INTERNAL_ASSERT(!p.grad_mult || p.mult, "rms_norm_bwd: grad_mult requested without mult");
-  const ElemType type = elem_type(dtype);
+  const ElemType type = elem_type_of(dtype);
   // The per-segment reductions' partial sums. Freed when this returns, while the kernels may still be
   // running: safe, as the caching allocator hands the block only to work ordered after them on this
   // stream (and the launchers use the current stream).

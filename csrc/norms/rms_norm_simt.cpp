@@ -4,21 +4,12 @@
 
 #include <c10/util/Exception.h>
 
+#include "common/elem_type_of.h"
 #include "norms/rms_norm_simt_launch.h"
 #include "simt/mode.h"
 
 namespace lavin_fast::norms {
 namespace {
-
-ElemType elem_type(c10::ScalarType t) {
-  switch (t) {
-    case c10::kFloat: return ElemType::kFloat32;
-    case c10::kBFloat16: return ElemType::kBFloat16;
-    case c10::kHalf: return ElemType::kFloat16;
-    default: TORCH_INTERNAL_ASSERT(false, "lavin_fast: no simt RMSNorm kernels for dtype ", t);
-  }
-  return ElemType::kFloat32;
-}
 
 // Runs one launcher call; the host side has already rejected what the kernels do not take.
 template <typename F>
@@ -35,13 +26,13 @@ void run(const char* what, F&& call) {
 
 void fwd(const RmsNormFwdParams& p, c10::ScalarType dtype) {
   run("RMSNorm forward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
-    return simt::rms_norm_fwd(p, elem_type(dtype), s, seed);
+    return simt::rms_norm_fwd(p, elem_type_of(dtype), s, seed);
   });
 }
 
 void bwd(const RmsNormBwdParams& p, c10::ScalarType dtype) {
   run("RMSNorm backward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
-    return simt::rms_norm_bwd(p, elem_type(dtype), s, seed);
+    return simt::rms_norm_bwd(p, elem_type_of(dtype), s, seed);
   });
 }
 
