@@ -84,16 +84,6 @@ LF_DEVICE T* dynamic_smem() {
   return reinterpret_cast<T*>(lf_dynamic_smem_);
 }
 
-// 16-byte global accesses (one LDG.128 / STG.128). `p` must be 16-byte aligned.
-LF_DEVICE uint4 load16(const void* p) { return *static_cast<const uint4*>(p); }
-LF_DEVICE void store16(void* p, uint4 v) { *static_cast<uint4*>(p) = v; }
-
-template <typename To, typename From>
-LF_HOST_DEVICE To bit_cast(const From& v) {
-  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
-  return __builtin_bit_cast(To, v);
-}
-
 // Round-to-nearest-even conversions, the rounding ATen's CPU kernels use.
 LF_DEVICE float to_float(float v) { return v; }
 LF_DEVICE float to_float(bf16 v) { return __bfloat162float(v); }
@@ -123,3 +113,18 @@ LF_DEVICE T atomic_cas(T* p, T compare, T v) { return atomicCAS(p, compare, v); 
 #include "simt/dialect_host.h"
 
 #endif
+
+// The same on both sides: plain C++ over the qualifiers and uint4 each side defines.
+namespace lf {
+
+// 16-byte global accesses (one LDG.128 / STG.128 on the GPU). `p` must be 16-byte aligned.
+LF_DEVICE uint4 load16(const void* p) { return *static_cast<const uint4*>(p); }
+LF_DEVICE void store16(void* p, uint4 v) { *static_cast<uint4*>(p) = v; }
+
+template <typename To, typename From>
+LF_HOST_DEVICE To bit_cast(const From& v) {
+  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
+  return __builtin_bit_cast(To, v);
+}
+
+}  // namespace lf

@@ -96,15 +96,6 @@ T* dynamic_smem() {
   return reinterpret_cast<T*>(emu::dynamic_smem());
 }
 
-inline uint4 load16(const void* p) { return *static_cast<const uint4*>(p); }
-inline void store16(void* p, uint4 v) { *static_cast<uint4*>(p) = v; }
-
-template <typename To, typename From>
-inline To bit_cast(const From& v) {
-  static_assert(sizeof(To) == sizeof(From), "bit_cast between types of different sizes");
-  return __builtin_bit_cast(To, v);
-}
-
 inline float to_float(float v) { return v; }
 inline float to_float(bf16 v) { return emu::bf16_to_float(v); }
 inline float to_float(fp16 v) { return emu::fp16_to_float(v); }
