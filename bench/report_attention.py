@@ -60,3 +60,13 @@ def section(benchmarks):
             for b in sorted(sweep, key=lambda b: -b["extra_info"]["density"])))
     out.append("flex: FlexAttention has no CPU backward in torch 2.14, so fwd+bwd peers are the SDPA ones.")
     return out
+
+
+if __name__ == "__main__":
+    # python -m bench.report_attention PATH: the attention section of a pytest-benchmark JSON, e.g. of
+    # python -m pytest bench/bench_attention.py --benchmark-only --benchmark-json=PATH
+    import json
+    import sys
+
+    with open(sys.argv[1]) as f:
+        print("\n".join(section(json.load(f)["benchmarks"])))
