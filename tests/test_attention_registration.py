@@ -55,6 +55,23 @@ def test_compile_fullgraph_dynamic_with_backward():
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
 
 
+def test_compile_deterministic():
+    torch._dynamo.reset()
+
+    def f(q, k, v, cu):
+        return varlen_attention(q, k, v, cu, cu, 20, 20, causal=True, deterministic=True)[0].sum()
+
+    q, k, v = randn(30, 4, 16), randn(30, 2, 16), randn(30, 2, 16)
+    cu = cu_seqlens([10, 20])
+    grads = []
+    for fn in (torch.compile(f, fullgraph=True), f):
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        fn(*leaves, cu).backward()
+        grads.append([t.grad for t in leaves])
+    for a, b in zip(*grads):
+        assert torch.equal(a, b)
+
+
 def test_compile_with_tile_mask():
     torch._dynamo.reset()
     args, kw = make_problem(8, n_segments=3, max_len=90, masks="tiles")

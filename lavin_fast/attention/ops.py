@@ -151,6 +151,19 @@ def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                               f"{tile_mask.mask.device}")
 
 
+def _distinct(args):
+    """The same tensor twice (cu_seqlens_q is cu_seqlens_k for self-attention) as two objects:
+    torch.compile cannot trace an autograd.Function given one tensor twice."""
+    seen, out = set(), []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            if id(a) in seen:
+                a = a.clone()
+            seen.add(id(a))
+        out.append(a)
+    return out
+
+
 # ---- public function ----
 
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, *,
@@ -178,5 +191,5 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seql
     args = (q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, scale, bool(causal),
             frame_ids_q, frame_ids_k, tiles, tile_q, tile_k)
     if deterministic and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        return _DeterministicVarlenAttention.apply(*args)
+        return _DeterministicVarlenAttention.apply(*_distinct(args))
     return _ops.varlen_attention(*args)
