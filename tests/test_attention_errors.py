@@ -11,7 +11,7 @@ from tests.helpers import ATTENTION_BACKENDS, cu_seqlens, host_backend, randn
 ops = torch.ops.lavin_fast
 ERRORS = (ValueError, TypeError, RuntimeError)
 
-Q, K, V = randn(10, 4, 16), randn(12, 2, 16), randn(12, 2, 16)
+Q, K, V = randn(10, 4, 64), randn(12, 2, 64), randn(12, 2, 64)
 CQ, CK = cu_seqlens([4, 6]), cu_seqlens([5, 7])
 FQ, FK = torch.zeros(10, dtype=torch.int32), torch.zeros(12, dtype=torch.int32)
 
@@ -42,9 +42,9 @@ CASES = {
     "q 2-D": both(r"'q' must be 3-D \(total_q, H, D\)", q=Q[:, 0]),
     "k head_dim": both(r"'k' must have shape \(total_k, H_kv, D\) with D = q.shape\[2\]",
                        k=randn(12, 2, 8), v=randn(12, 2, 8)),
-    "v shape": both(r"'v' must have the shape of 'k'|'v' must have shape", v=randn(12, 1, 16)),
+    "v shape": both(r"'v' must have the shape of 'k'|'v' must have shape", v=randn(12, 1, 64)),
     "H % H_kv": both(r"H = q.shape\[1\] = 4 must be a multiple of the number of KV heads H_kv = "
-                     r"k.shape\[1\] = 3", k=randn(12, 3, 16), v=randn(12, 3, 16)),
+                     r"k.shape\[1\] = 3", k=randn(12, 3, 64), v=randn(12, 3, 64)),
     "cu_seqlens_q int64": both(r"'cu_seqlens_q' must have dtype int32, got int64", cq=CQ.long()),
     "cu_seqlens_k 2-D": both(r"'cu_seqlens_k' must be 1-D", ck=CK.reshape(1, 3)),
     "cu_seqlens lengths": both(r"'cu_seqlens_k' must have the length of 'cu_seqlens_q' \(S \+ 1 = 3\)",

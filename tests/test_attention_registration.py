@@ -23,7 +23,7 @@ def _native_args(args, kw, scale=0.3):
 @pytest.mark.parametrize("masks,dtype", [("none", torch.float32), ("all", torch.float32),
                                          ("causal", torch.bfloat16)])
 def test_opcheck(backend, masks, dtype):
-    args, kw = make_problem(4, n_segments=3, max_len=40, H=4, H_kv=2, D=24, masks=masks, dtype=dtype)
+    args, kw = make_problem(4, n_segments=3, max_len=40, H=4, H_kv=2, D=64, masks=masks, dtype=dtype)
     fwd_args = _native_args(args, kw)
     with host_backend(backend):
         out, lse = ops.varlen_attention(*fwd_args)
