@@ -25,3 +25,4 @@ __all__ = [
     "rms_norm",
     "rms_norm_modulate",
 ]
+from lavin_fast.rope import QKNormRoPE, RotaryEmbedding3D, qk_norm_rope  # noqa: E402,F401
