@@ -8,7 +8,7 @@
 // otherwise from fp32 sin/cos of the angle on the fly, with the angle's rounding corrected (see
 // row_cos_sin_direct). Speed does not decide between them: at T = 10240, k (8 heads x 72, bf16), one
 // thread, the forward took 2.2-2.9 ms of CPU time with the table and 2.4-3.0 ms without, within this
-// shared machine's noise (33 sincos per 576 elements is cheap). The table is kept for its correctly
+// shared machine's noise (36 sincos per 576 elements is cheap). The table is kept for its correctly
 // rounded values; LAVIN_FAST_ROPE_TABLE=0 forces the direct path.
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
