@@ -74,28 +74,25 @@ LF_DEVICE void row_cos_sin(const RopeTables& tab, const int32_t* pos, int t, int
 }
 
 // Where column j of a head takes its rotation from: its pair k, its partner column, and the sign of
-// the partner's term (y = n * cos + sign * n_partner * sin).
-struct ColumnPair {
-  int k, partner;
-  float sign;
-};
-
-LF_DEVICE ColumnPair column_pair(const RopeTables& tab, int j) {
+// the partner's term (y = n * cos + sign * n_partner * sin), packed into one int per column
+// (partner | k << 8 | (sign > 0) << 16; head_dim <= 256) and kept in shared memory, so the per-element
+// work is a lookup rather than a section search.
+LF_DEVICE int column_info(const RopeTables& tab, int j) {
   const int axis = j < tab.col_begin[1] ? 0 : (j < tab.col_begin[2] ? 1 : 2);
   const int l = j - tab.col_begin[axis];
-  ColumnPair c;
+  int k, partner, positive;
   if (tab.interleaved) {
-    c.k = tab.pair_begin[axis] + l / 2;
-    c.partner = j ^ 1;  // sections are even, so every pair starts at an even column
-    c.sign = (l & 1) ? 1.f : -1.f;
+    k = tab.pair_begin[axis] + l / 2;
+    partner = j ^ 1;  // sections are even, so every pair starts at an even column
+    positive = l & 1;
   } else {
     const int half = tab.pair_begin[axis + 1] - tab.pair_begin[axis];
     const bool first = l < half;
-    c.k = tab.pair_begin[axis] + (first ? l : l - half);
-    c.partner = first ? j + half : j - half;
-    c.sign = first ? -1.f : 1.f;
+    k = tab.pair_begin[axis] + (first ? l : l - half);
+    partner = first ? j + half : j - half;
+    positive = first ? 0 : 1;
   }
-  return c;
+  return partner | (k << 8) | (positive << 16);
 }
 
 // Sum of v over each group of `group` threads (a multiple of 32), every thread getting it. Fixed order:
@@ -112,31 +109,54 @@ LF_DEVICE float group_sum(float v, int group, int r, float* scratch) {
   return sum;
 }
 
-// Shared memory of R rows: rows (R x W floats), cos/sin (R x head_dim), scratch (R x G / 32).
+// Shared memory: the head's column infos (head_dim ints), then for R rows: rows (R x W floats), cos/sin
+// (R x head_dim), scratch (R x G / 32); the backward's grad_weight reduction follows (rope_plan.h).
 struct Smem {
+  const int* info;
   float* row;
   float* cs;
   float* scratch;
 };
 
 LF_DEVICE Smem smem_layout(const QkNormRopeFwdParams& p, const RopePlan& plan, int r) {
-  float* base = lf::dynamic_smem<float>();
+  int* info = lf::dynamic_smem<int>();
+  float* base = lf::dynamic_smem<float>() + p.rope.head_dim;
   const int64_t rows = plan.rows_per_block;
   Smem s;
+  s.info = info;
   s.row = base + r * p.width;
   s.cs = base + rows * p.width + r * p.rope.head_dim;
   s.scratch = base + rows * (p.width + p.rope.head_dim);
   return s;
 }
 
-// The rotated value of column `col` of a staged row `src` (already normalised, or a gradient for the
-// transpose: sign_mul = -1).
-LF_DEVICE float rotate(const RopeTables& tab, const float* src, const float* cs, int col, float v,
-                       float sign_mul) {
-  const int head0 = (col / tab.head_dim) * tab.head_dim;  // 32-bit: W <= kMaxWidth
-  const ColumnPair c = column_pair(tab, col - head0);
-  return v * cs[2 * c.k] + sign_mul * c.sign * src[head0 + c.partner] * cs[2 * c.k + 1];
+// Fills the column infos; published by the first barrier of the row loop, before any use.
+LF_DEVICE void fill_column_info(const RopeTables& tab) {
+  int* info = lf::dynamic_smem<int>();
+  for (int j = static_cast<int>(threadIdx.x); j < tab.head_dim; j += static_cast<int>(blockDim.x))
+    info[j] = column_info(tab, j);
 }
+
+// The rotated value of column head0 + j of a staged row `src` (already normalised, or a gradient for the
+// transpose: sign_mul = -1).
+LF_DEVICE float rotate(const Smem& sm, const float* src, int head0, int j, float v, float sign_mul) {
+  const int info = sm.info[j];
+  const int k = (info >> 8) & 0xFF;
+  const float sign = (info >> 16) ? sign_mul : -sign_mul;
+  return v * sm.cs[2 * k] + sign * src[head0 + (info & 0xFF)] * sm.cs[2 * k + 1];
+}
+
+// The head of a vector's first column (one division per vector); columns then advance with a wrap.
+struct HeadCursor {
+  int head0, j, d;
+  LF_DEVICE HeadCursor(int col, int head_dim) : head0((col / head_dim) * head_dim), j(col - head0), d(head_dim) {}
+  LF_DEVICE void next() {
+    if (++j == d) {
+      j = 0;
+      head0 += d;
+    }
+  }
+};
 
 // ---- forward ----
 
@@ -149,6 +169,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kMaxGroup) qk_norm_rope_fwd_kernel(const QkNormR
   const int nvec = static_cast<int>(p.width / V);
   const float inv_w = 1.f / static_cast<float>(p.width);
   const Smem sm = smem_layout(p, plan, r);
+  fill_column_info(p.rope);
 
   const int64_t step = static_cast<int64_t>(gridDim.x) * plan.rows_per_block;
   for (int64_t first = static_cast<int64_t>(blockIdx.x) * plan.rows_per_block; first < p.rows; first += step) {
@@ -176,10 +197,11 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kMaxGroup) qk_norm_rope_fwd_kernel(const QkNormR
       T* y_row = static_cast<T*>(p.y) + row * p.width;
       for (int v = t; v < nvec; v += group) {
         Vec<T, V> out;
+        HeadCursor hc(v * V, p.rope.head_dim);
         LF_UNROLL
         for (int e = 0; e < V; ++e) {
-          const int col = v * V + e;
-          out.e[e] = lf::from_float<T>(rstd * rotate(p.rope, sm.row, sm.cs, col, sm.row[col], 1.f));
+          out.e[e] = lf::from_float<T>(rstd * rotate(sm, sm.row, hc.head0, hc.j, sm.row[v * V + e], 1.f));
+          hc.next();
         }
         store_vec<T, V>(y_row + v * V, out);
       }
@@ -202,6 +224,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kMaxGroup)
   const int nvec = static_cast<int>(p.width / V);
   const float inv_w = 1.f / static_cast<float>(p.width);
   const Smem sm = smem_layout(p, plan, r);
+  fill_column_info(p.rope);
   const bool want_gw = p.grad_weight != nullptr;
 
   float acc[kVecs][V];
@@ -242,10 +265,12 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kMaxGroup)
       for (int k = 0; k < kVecs; ++k) {
         const int v = t + k * group;
         if (v < nvec) {
+          HeadCursor hc(v * V, p.rope.head_dim);
           LF_UNROLL
           for (int e = 0; e < V; ++e) {
             const int col = v * V + e;
-            gn[k][e] = rotate(p.rope, sm.row, sm.cs, col, sm.row[col], -1.f);
+            gn[k][e] = rotate(sm, sm.row, hc.head0, hc.j, sm.row[col], -1.f);
+            hc.next();
             const float w = p.weight ? p.weight[col] : 1.f;
             dot += gn[k][e] * w * lf::to_float(xv[k].e[e]);
           }
@@ -292,7 +317,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kMaxGroup)
   }
   // The block's R groups add their sums through shared memory, in group order.
   // After the rows' staging areas (rope_plan.h, smem_floats_per_row).
-  float* red = lf::dynamic_smem<float>() +
+  float* red = lf::dynamic_smem<float>() + p.rope.head_dim +
                plan.rows_per_block * (p.width + p.rope.head_dim + group / lf::kWarpSize);
   LF_UNROLL
   for (int k = 0; k < kVecs; ++k) {

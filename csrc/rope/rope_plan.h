@@ -24,7 +24,8 @@ constexpr int kMaxGroup = 256;  // the kernels' __launch_bounds__
 // Groups narrower than this share a block (R = 128 / G rows at a time).
 constexpr int kMinBlockThreads = 128;
 // The widest row: kMaxGroup * owned_vecs * V elements is 4096 for fp32 and for scalars, 8192 for bf16.
-// One limit for every dtype keeps the message simple. Shared memory: R * (W + head_dim) floats <= 17 KiB.
+// One limit for every dtype keeps the message simple. Shared memory stays under 40 KiB (forward:
+// head_dim + R * (W + head_dim + G / 32) floats; the backward adds R * W when R > 1).
 constexpr int64_t kMaxWidth = 4096;
 
 // grad_weight: rows are cut into chunks of C rows, one block each, writing one partial row per chunk;
@@ -57,7 +58,9 @@ RopePlan plan_rows(const QkNormRopeFwdParams& p) {
   const int64_t need = ceil_div(ceil_div(p.width / V, owned_vecs<V>()), kWarp) * kWarp;
   l.group = static_cast<int>(std::clamp<int64_t>(need, kWarp, kMaxGroup));
   l.rows_per_block = std::max(1, kMinBlockThreads / l.group);
-  l.smem_bytes = l.rows_per_block * smem_floats_per_row(p, l.group) * sizeof(float);
+  // The column infos (one int per head column), then the rows.
+  l.smem_bytes = (static_cast<size_t>(p.rope.head_dim) + l.rows_per_block * smem_floats_per_row(p, l.group)) *
+                 sizeof(float);
   return l;
 }
 
