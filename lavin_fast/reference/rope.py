@@ -33,11 +33,19 @@ def inv_freq(section, base, dtype=torch.float64):
     return (base ** (-i / section)).to(dtype)
 
 
-def rope_angles(positions, sections, bases=10000.0, dtype=torch.float64):
+def release_inv_freq(section, base):
+    """inv_freq as RoPE code usually writes it, in fp32 throughout:
+    ``1 / base ** (arange(0, section, 2).float() / section)`` (may differ from the correctly rounded
+    value by an ulp; the release's exact expression is not available, this is the common one)."""
+    return 1.0 / (base ** (torch.arange(0, section, 2, dtype=torch.float32) / section))
+
+
+def rope_angles(positions, sections, bases=10000.0, dtype=torch.float64, release=False):
     """Angles of every (token, pair): a list over the three axes of (..., section / 2) tensors."""
     out = []
     for axis, (s, b) in enumerate(zip(sections, _bases(bases))):
-        out.append(positions[..., axis].to(dtype).unsqueeze(-1) * inv_freq(s, b, dtype))
+        f = release_inv_freq(s, b) if release else inv_freq(s, b, dtype)
+        out.append(positions[..., axis].to(dtype).unsqueeze(-1) * f)
     return out
 
 
@@ -58,7 +66,7 @@ def apply_rope_3d(x, positions, sections=None, bases=10000.0, interleaved=False,
     xc = x.to(c)
     pos = positions.unsqueeze(-2)  # (..., 1, 3): broadcast over heads
     parts, off = [], 0
-    for s, ang in zip(sections, rope_angles(pos, sections, bases, angle_dtype)):
+    for s, ang in zip(sections, rope_angles(pos, sections, bases, angle_dtype, release_cos_sin)):
         part = xc[..., off:off + s]
         cos, sin = ang.cos().to(c), ang.sin().to(c)
         if interleaved:
