@@ -72,7 +72,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_preprocess_kernel(Varlen
 // ---- dK, dV (and atomic dQ) ----
 
 template <typename T, int D>
-LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_kernel(VarlenAttentionBwdParams p, bool accumulate_dq) {
+LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(VarlenAttentionBwdParams p, bool accumulate_dq) {
   using H = HeadDim<D>;
   constexpr int BM = bwd_bm<D>(), BN = kBwdBN, kDP = H::kDP, kPitch = H::kPitch;
   constexpr int kKS = kDP / 16;  // k steps over the head dim
@@ -291,7 +291,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(256) attention_bwd_dq_convert_kernel(VarlenAtten
 // ---- deterministic mode: dQ by query tiles ----
 
 template <typename T, int D>
-LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_dq_kernel(VarlenAttentionBwdParams p) {
+LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kernel(VarlenAttentionBwdParams p) {
   using H = HeadDim<D>;
   constexpr int BM = kDqBM, BN = kDqBN, kDP = H::kDP, kPitch = H::kPitch;
   constexpr int kKS = kDP / 16, kNT = BN / 8, kOT = kDP / 8;
@@ -320,27 +320,11 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_dq_kernel(VarlenAttentio
                             p.grad_out_row_stride, len_q - m0);
   lf::cp_async_commit();
 
-  int n_end = len_k;
-  if (mask.causal) {
-    const int lim = (m0 + BM < len_q ? m0 + BM : len_q) - 1 + mask.causal_off + 1;
-    n_end = lim < n_end ? lim : n_end;
-  }
-  const int n_tiles = n_end > 0 ? (n_end + BN - 1) / BN : 0;
-  auto next_visible = [&](int from, int& kind) {
-    for (int n = from; n < n_tiles; ++n) {
-      kind = classify_tile<BM, BN>(mask, m0, n * BN);
-      if (kind != kSkip) return n;
-    }
-    return n_tiles;
-  };
-  auto load_kv = [&](int n, int buf) {
-    const int valid = len_k - n * BN;
-    load_tile_async<T, D, BN>(sK + buf * BN * kPitch, kbase + n * BN * p.k_row_stride, p.k_row_stride, valid);
-    load_tile_async<T, D, BN>(sV + buf * BN * kPitch, vbase + n * BN * p.v_row_stride, p.v_row_stride, valid);
-  };
+  const int n_tiles = key_tiles<BM, BN>(mask, m0);
   int kind = kSkip;
-  int cur = next_visible(0, kind);
-  if (cur < n_tiles) load_kv(cur, 0);
+  int cur = next_visible<BM, BN>(mask, m0, 0, n_tiles, kind);
+  if (cur < n_tiles)
+    load_kv_async<T, D, BN>(sK, sV, 0, kbase, p.k_row_stride, vbase, p.v_row_stride, cur * BN, len_k);
   lf::cp_async_commit();
 
   const int row0 = m0 + 16 * warp + g;
@@ -362,8 +346,9 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_dq_kernel(VarlenAttentio
   int buf = 0;
   while (cur < n_tiles) {
     int next_kind = kSkip;
-    const int nxt = next_visible(cur + 1, next_kind);
-    if (nxt < n_tiles) load_kv(nxt, buf ^ 1);
+    const int nxt = next_visible<BM, BN>(mask, m0, cur + 1, n_tiles, next_kind);
+    if (nxt < n_tiles)
+      load_kv_async<T, D, BN>(sK, sV, buf ^ 1, kbase, p.k_row_stride, vbase, p.v_row_stride, nxt * BN, len_k);
     lf::cp_async_commit();
     lf::cp_async_wait<1>();
     lf::syncthreads();

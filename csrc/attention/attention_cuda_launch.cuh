@@ -54,8 +54,8 @@ cudaError_t attention_bwd(const VarlenAttentionBwdParams& p, cudaStream_t stream
 
 }  // namespace lavin_fast::cuda
 
-// This file's kernels: {forward, backward, deterministic dQ} x {bf16, fp16} for one head dim, plus the
-// head-dim-free preprocess / convert kernels (in the 64 file only).
+// A file's kernels: {forward, backward, deterministic dQ} x {bf16, fp16} for its head dim, plus the
+// small head-dim-free preprocess / convert kernels (each file compiles its own copy).
 #define LF_ATTENTION_CUDA_INSTANTIATE(D)                                                               \
   template cudaError_t lavin_fast::cuda::attention_fwd<D>(const lavin_fast::VarlenAttentionFwdParams&, \
                                                           cudaStream_t);                               \

@@ -14,6 +14,9 @@ namespace lavin_fast::attention_simt {
 
 constexpr int kWarps = 4;  // every attention kernel runs 4 warps
 constexpr int kThreads = kWarps * 32;
+// Blocks per SM the main kernels are sized for: up to 255 registers a thread. With ptxas's default
+// for 128-thread blocks (168 registers) the head-dim-72 forward spilled.
+constexpr int kMinBlocks = 2;
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
 
@@ -46,10 +49,10 @@ template <typename T, int D, int R>
 LF_DEVICE void load_tile_async(T* dst, const T* src, int64_t stride, int valid) {
   using H = HeadDim<D>;
   constexpr int kTotal = R * H::kChunksP;
-  static_assert(kTotal % kThreads == 0, "tile chunks divide over the block");
   LF_UNROLL
-  for (int i = 0; i < kTotal / kThreads; ++i) {
+  for (int i = 0; i < (kTotal + kThreads - 1) / kThreads; ++i) {
     const int idx = i * kThreads + static_cast<int>(threadIdx.x);
+    if (kTotal % kThreads != 0 && idx >= kTotal) break;
     const int r = idx / H::kChunksP, c = idx % H::kChunksP;
     const bool in = r < valid && c < H::kChunks;
     const T* from = in ? src + r * stride + c * 8 : src;
@@ -157,6 +160,36 @@ LF_DEVICE int classify_tile(const SegMask& m, int m0, int n0) {
     full = full && lf::all(lf::kFullMask, all_set);
   }
   return full ? kFull : kPartial;
+}
+
+// Key tiles of BN that rows [m0, m0 + BM) can see at all: the causal limit cuts the range short.
+template <int BM, int BN>
+LF_DEVICE int key_tiles(const SegMask& m, int m0) {
+  int n_end = m.len_k;
+  if (m.causal) {
+    const int lim = (m0 + BM < m.len_q ? m0 + BM : m.len_q) - 1 + m.causal_off + 1;
+    n_end = lim < n_end ? lim : n_end;
+  }
+  return n_end > 0 ? (n_end + BN - 1) / BN : 0;
+}
+
+// The first key tile >= from, < n_tiles, that is not fully masked (n_tiles if none), and its kind.
+template <int BM, int BN>
+LF_DEVICE int next_visible(const SegMask& m, int m0, int from, int n_tiles, int& kind) {
+  for (int n = from; n < n_tiles; ++n) {
+    kind = classify_tile<BM, BN>(m, m0, n * BN);
+    if (kind != kSkip) return n;
+  }
+  return n_tiles;
+}
+
+// K and V rows [n0, n0 + BN) of a segment (len_k keys) into buffer `buf` of sK / sV (2 x BN rows).
+template <typename T, int D, int BN>
+LF_DEVICE void load_kv_async(T* sK, T* sV, int buf, const T* k, int64_t k_stride, const T* v, int64_t v_stride,
+                             int n0, int len_k) {
+  constexpr int kPitch = HeadDim<D>::kPitch;
+  load_tile_async<T, D, BN>(sK + buf * BN * kPitch, k + n0 * k_stride, k_stride, len_k - n0);
+  load_tile_async<T, D, BN>(sV + buf * BN * kPitch, v + n0 * v_stride, v_stride, len_k - n0);
 }
 
 }  // namespace lavin_fast::attention_simt
