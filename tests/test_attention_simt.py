@@ -104,6 +104,13 @@ def test_forward_masks(masks):
         assert dead.any() and (out.transpose(0, 1)[dead] == 0).all(), "rows that see no key: out = 0"
 
 
+@pytest.mark.parametrize("H,H_kv", [(6, 2), (3, 1)], ids=["g6-pack2", "g3-pack1"])
+def test_forward_gqa_partly_packed(H, H_kv):
+    # The forward packs the largest power-of-two divisor of the group into one block's rows.
+    args, kw = make(torch.float16, 64, H, H_kv, lq=[40, 5], lk=[70, 2], causal=True)
+    check_fwd(args, kw)
+
+
 def test_forward_causal_longer_queries():
     # len_q > len_k: bottom-right alignment leaves the first len_q - len_k rows without keys.
     args, kw = make(torch.bfloat16, 64, 2, 1, lq=[100, 7], lk=[40, 9], causal=True)

@@ -127,7 +127,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
     const T* gh = static_cast<const T*>(p.grad_out) + q0 * p.grad_out_row_stride + h * p.grad_out_head_stride;
     for (int mt = m_first; mt < m_tiles; ++mt) {
       const int m0 = mt * BM;
-      const int kind = classify_tile<BM, BN>(mask, m0, n0);
+      const int kind = classify_tile<BN>(mask, m0, BM, n0);
       if (kind == kSkip) continue;
       lf::syncthreads();  // the previous step's readers of sQ, sdO, sdS, sLse are done
       load_tile_async<T, D, BM>(sQ, qh + m0 * p.q_row_stride, p.q_row_stride, len_q - m0);
@@ -320,9 +320,9 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kerne
                             p.grad_out_row_stride, len_q - m0);
   lf::cp_async_commit();
 
-  const int n_tiles = key_tiles<BM, BN>(mask, m0);
+  const int n_tiles = key_tiles<BN>(mask, m0, BM);
   int kind = kSkip;
-  int cur = next_visible<BM, BN>(mask, m0, 0, n_tiles, kind);
+  int cur = next_visible<BN>(mask, m0, BM, 0, n_tiles, kind);
   if (cur < n_tiles)
     load_kv_async<T, D, BN>(sK, sV, 0, kbase, p.k_row_stride, vbase, p.v_row_stride, cur * BN, len_k);
   lf::cp_async_commit();
@@ -346,7 +346,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kerne
   int buf = 0;
   while (cur < n_tiles) {
     int next_kind = kSkip;
-    const int nxt = next_visible<BM, BN>(mask, m0, cur + 1, n_tiles, next_kind);
+    const int nxt = next_visible<BN>(mask, m0, BM, cur + 1, n_tiles, next_kind);
     if (nxt < n_tiles)
       load_kv_async<T, D, BN>(sK, sV, buf ^ 1, kbase, p.k_row_stride, vbase, p.v_row_stride, nxt * BN, len_k);
     lf::cp_async_commit();

@@ -1,6 +1,6 @@
 // Varlen attention forward in the FlashAttention-2 design, in the portable dialect (nvcc for sm_80+,
 // g++ for the SIMT emulator). One block of 4 warps per (query tile of 64 rows, query head, segment);
-// blocks past their segment's length exit at once. Each warp owns 16 query rows:
+// blocks past their segment's length exit at once. Each warp owns 16 (packed) query rows:
 //   Q tile -> shared (cp.async) -> registers as mma A fragments (ldmatrix x4), once;
 //   per visible key tile of 64: K and V double-buffered through shared memory with cp.async (the next
 //   visible tile's copy overlaps this tile's math), S = Q K^T by mma.m16n8k16 with K as B fragments
@@ -8,8 +8,9 @@
 //   softmax_scale * log2(e) folded into one FMA, P packed to 16-bit A fragments straight from the
 //   accumulators, O += P V with V as B fragments (ldmatrix x4 .trans).
 // Fully masked key tiles (classify_tile) cost neither loads nor mma. Query head h reads KV head
-// h / (H / H_kv); the heads of one group are neighbouring blocks (blockIdx.y), so their K/V reads
-// mostly hit L2. A row that sees no key writes 0 and lse = -inf.
+// h / (H / H_kv); the heads of a GQA group are packed into the rows of one block (FlashAttention's
+// pack-GQA), so each K/V tile is copied once for all of them. A row that sees no key writes 0 and
+// lse = -inf.
 #pragma once
 
 #include <cstdint>
@@ -28,37 +29,54 @@ constexpr size_t fwd_smem_bytes(size_t elem_bytes) {
   return static_cast<size_t>(kFwdBM + 4 * kFwdBN) * HeadDim<D>::kPitch * elem_bytes;
 }
 
+// GQA heads packed into a block's rows: `pack` heads (a divisor of H / H_kv, dividing kFwdBM) share
+// every K/V tile. Packed row P of block (x, y) is query m0 + P / pack of head y * pack + P % pack, with
+// m0 = x * kFwdBM / pack: one copy of a K/V tile serves `pack` heads.
 template <typename T, int D>
-LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(VarlenAttentionFwdParams p) {
+LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(VarlenAttentionFwdParams p, int pack) {
   using H = HeadDim<D>;
   constexpr int BM = kFwdBM, BN = kFwdBN, kDP = H::kDP, kPitch = H::kPitch;
   constexpr int kKS = kDP / 16;  // k steps of S = Q K^T
   constexpr int kNT = BN / 8;    // n8 tiles of S
   constexpr int kOT = kDP / 8;   // n8 tiles of O
 
-  const int s = static_cast<int>(blockIdx.z), h = static_cast<int>(blockIdx.y);
-  const int m0 = static_cast<int>(blockIdx.x) * BM;
+  const int s = static_cast<int>(blockIdx.z), h0 = static_cast<int>(blockIdx.y) * pack;
+  const int rows = BM / pack;  // queries of this block
+  const int m0 = static_cast<int>(blockIdx.x) * rows;
   const int q0 = p.cu_seqlens_q[s], len_q = p.cu_seqlens_q[s + 1] - q0;
   if (m0 >= len_q) return;
   const int k0 = p.cu_seqlens_k[s], len_k = p.cu_seqlens_k[s + 1] - k0;
-  const int hk = h / (p.num_heads / p.num_kv_heads);
+  const int hk = h0 / (p.num_heads / p.num_kv_heads);
   const int warp = lf::warp_id(), lane = lf::lane_id(), g = lane >> 2, t = lane & 3;
 
   T* sQ = lf::dynamic_smem<T>();
   T* sK = sQ + BM * kPitch;      // 2 buffers of BN rows
   T* sV = sK + 2 * BN * kPitch;  // 2 buffers of BN rows
 
-  const T* q = static_cast<const T*>(p.q) + (q0 + m0) * p.q_row_stride + h * p.q_head_stride;
+  const T* q = static_cast<const T*>(p.q) + (q0 + m0) * p.q_row_stride + h0 * p.q_head_stride;
   const T* kbase = static_cast<const T*>(p.k) + k0 * p.k_row_stride + hk * p.k_head_stride;
   const T* vbase = static_cast<const T*>(p.v) + k0 * p.v_row_stride + hk * p.v_head_stride;
   const SegMask mask = seg_mask(p.mask, s, q0, len_q, k0, len_k);
 
-  load_tile_async<T, D, BM>(sQ, q, p.q_row_stride, len_q - m0);
+  // Q tile: packed row r is (query m0 + r / pack, head h0 + r % pack); rows past the segment zero-filled.
+  {
+    constexpr int kTotal = BM * H::kChunksP;
+    static_assert(kTotal % kThreads == 0, "Q tile chunks divide over the block");
+    LF_UNROLL
+    for (int i = 0; i < kTotal / kThreads; ++i) {
+      const int idx = i * kThreads + static_cast<int>(threadIdx.x);
+      const int r = idx / H::kChunksP, c = idx % H::kChunksP;
+      const int qi = r / pack, hh = r % pack;
+      const bool in = m0 + qi < len_q && c < H::kChunks;
+      const T* from = in ? q + qi * p.q_row_stride + hh * p.q_head_stride + c * 8 : q;
+      lf::cp_async<16>(sQ + r * kPitch + c * 8, from, in ? 16 : 0);
+    }
+  }
   lf::cp_async_commit();
 
-  const int n_tiles = key_tiles<BM, BN>(mask, m0);
+  const int n_tiles = key_tiles<BN>(mask, m0, rows);
   int kind = kSkip;
-  int cur = next_visible<BM, BN>(mask, m0, 0, n_tiles, kind);
+  int cur = next_visible<BN>(mask, m0, rows, 0, n_tiles, kind);
   if (cur < n_tiles)
     load_kv_async<T, D, BN>(sK, sV, 0, kbase, p.k_row_stride, vbase, p.v_row_stride, cur * BN, len_k);
   lf::cp_async_commit();
@@ -71,12 +89,14 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
   for (int kk = 0; kk < kKS; ++kk)
     lf::ldmatrix_x4(qf[kk], sQ + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
 
-  // This thread's two rows (g and g + 8 of the warp's 16), their frame ids for the element masks.
-  const int row0 = m0 + 16 * warp + g;
-  int frow[2] = {0, 0};
-  if (mask.frame_q) {
-    LF_UNROLL
-    for (int r = 0; r < 2; ++r) frow[r] = row0 + 8 * r < len_q ? mask.frame_q[row0 + 8 * r] : 0;
+  // This thread's two packed rows (g and g + 8 of the warp's 16): query, head, frame id.
+  int qrow[2], head[2], frow[2] = {0, 0};
+  LF_UNROLL
+  for (int r = 0; r < 2; ++r) {
+    const int packed = 16 * warp + g + 8 * r;
+    qrow[r] = m0 + packed / pack;
+    head[r] = h0 + packed % pack;
+    if (mask.frame_q && qrow[r] < len_q) frow[r] = mask.frame_q[qrow[r]];
   }
 
   const float scale_log2 = p.softmax_scale * kLog2e;
@@ -89,7 +109,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
   int buf = 0;
   while (cur < n_tiles) {
     int next_kind = kSkip;
-    const int nxt = next_visible<BM, BN>(mask, m0, cur + 1, n_tiles, next_kind);
+    const int nxt = next_visible<BN>(mask, m0, rows, cur + 1, n_tiles, next_kind);
     if (nxt < n_tiles)
       load_kv_async<T, D, BN>(sK, sV, buf ^ 1, kbase, p.k_row_stride, vbase, p.v_row_stride, nxt * BN, len_k);
     lf::cp_async_commit();
@@ -119,7 +139,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
       for (int nt = 0; nt < kNT; ++nt) {
         LF_UNROLL
         for (int e = 0; e < 4; ++e) {
-          const int i = row0 + 8 * (e >> 1), j = cur * BN + 8 * nt + 2 * t + (e & 1);
+          const int i = qrow[e >> 1], j = cur * BN + 8 * nt + 2 * t + (e & 1);
           if (i >= len_q || !visible(mask, i, frow[e >> 1], j)) sc[nt][e] = -INFINITY;
         }
       }
@@ -184,7 +204,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
     float l = row_sum[r];
     l += lf::shfl_xor(lf::kFullMask, l, 1);
     l += lf::shfl_xor(lf::kFullMask, l, 2);
-    const int i = row0 + 8 * r;
+    const int i = qrow[r], h = head[r];
     if (i >= len_q) continue;
     const float inv = l > 0.f ? 1.f / l : 0.f;
     uint32_t* orow = reinterpret_cast<uint32_t*>(out + (static_cast<int64_t>(q0 + i) * p.num_heads + h) * D);

@@ -46,13 +46,23 @@ inline bool layout_supported(const VarlenAttentionFwdParams& p) {
 
 inline unsigned tiles(int64_t n, int tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
 
+// Query heads of a GQA group packed into one forward block: the largest power of two dividing the
+// group, at most 16 (a block keeps >= 4 queries).
+inline int fwd_pack(const VarlenAttentionFwdParams& p) {
+  const int group = p.num_heads / p.num_kv_heads;
+  int pack = 1;
+  while (pack < 16 && group % (2 * pack) == 0) pack *= 2;
+  return pack;
+}
+
 template <typename T, int D, typename Launch>
 LaunchStatus fwd_typed(const VarlenAttentionFwdParams& p, Launch& launch) {
   if (p.max_seqlen_q <= 0 || p.num_segments <= 0 || p.total_q == 0) return LaunchStatus::kOk;
-  const dim3 grid(tiles(p.max_seqlen_q, kFwdBM), static_cast<unsigned>(p.num_heads),
+  const int pack = fwd_pack(p);
+  const dim3 grid(tiles(p.max_seqlen_q, kFwdBM / pack), static_cast<unsigned>(p.num_heads / pack),
                   static_cast<unsigned>(p.num_segments));
   return launch("attention_fwd_kernel", &attention_fwd_kernel<T, D>, grid, dim3(kThreads),
-                fwd_smem_bytes<D>(sizeof(T)), p)
+                fwd_smem_bytes<D>(sizeof(T)), p, pack)
              ? LaunchStatus::kOk
              : LaunchStatus::kFailed;
 }

@@ -121,13 +121,13 @@ LF_DEVICE void warp_minmax(const int32_t* ids, int n, int& lo, int& hi) {
   }
 }
 
-// Query rows [m0, m0 + BM) x keys [n0, n0 + BN) of a segment: no pair visible (kSkip), every pair of
+// Query rows [m0, m0 + rows) x keys [n0, n0 + BN) of a segment: no pair visible (kSkip), every pair of
 // in-range rows visible (kFull), or to be masked per element. Rows past len_q never matter; keys past
 // len_k make a tile partial. Every thread of the block calls it with the same arguments (the frame and
 // tile-mask checks are warp reductions, done redundantly by each warp so no barrier is needed).
-template <int BM, int BN>
-LF_DEVICE int classify_tile(const SegMask& m, int m0, int n0) {
-  const int m1 = m0 + BM < m.len_q ? m0 + BM : m.len_q;  // rows [m0, m1), m1 > m0
+template <int BN>
+LF_DEVICE int classify_tile(const SegMask& m, int m0, int rows, int n0) {
+  const int m1 = m0 + rows < m.len_q ? m0 + rows : m.len_q;  // rows [m0, m1), m1 > m0
   const int n1 = n0 + BN < m.len_k ? n0 + BN : m.len_k;
   if (m1 <= m0 || n1 <= n0) return kSkip;
   bool full = n1 - n0 == BN;
@@ -162,22 +162,22 @@ LF_DEVICE int classify_tile(const SegMask& m, int m0, int n0) {
   return full ? kFull : kPartial;
 }
 
-// Key tiles of BN that rows [m0, m0 + BM) can see at all: the causal limit cuts the range short.
-template <int BM, int BN>
-LF_DEVICE int key_tiles(const SegMask& m, int m0) {
+// Key tiles of BN that rows [m0, m0 + rows) can see at all: the causal limit cuts the range short.
+template <int BN>
+LF_DEVICE int key_tiles(const SegMask& m, int m0, int rows) {
   int n_end = m.len_k;
   if (m.causal) {
-    const int lim = (m0 + BM < m.len_q ? m0 + BM : m.len_q) - 1 + m.causal_off + 1;
+    const int lim = (m0 + rows < m.len_q ? m0 + rows : m.len_q) - 1 + m.causal_off + 1;
     n_end = lim < n_end ? lim : n_end;
   }
   return n_end > 0 ? (n_end + BN - 1) / BN : 0;
 }
 
 // The first key tile >= from, < n_tiles, that is not fully masked (n_tiles if none), and its kind.
-template <int BM, int BN>
-LF_DEVICE int next_visible(const SegMask& m, int m0, int from, int n_tiles, int& kind) {
+template <int BN>
+LF_DEVICE int next_visible(const SegMask& m, int m0, int rows, int from, int n_tiles, int& kind) {
   for (int n = from; n < n_tiles; ++n) {
-    kind = classify_tile<BM, BN>(m, m0, n * BN);
+    kind = classify_tile<BN>(m, m0, rows, n * BN);
     if (kind != kSkip) return n;
   }
   return n_tiles;
