@@ -2,7 +2,8 @@
 // from *_cpu_kernel.cpp files, which are compiled once per instruction set).
 //
 // C (M x N) = / += A (M x K, row stride lda) * B (K x N, row stride ldb), N a multiple of the vector
-// width. Each block keeps MR x NV vector accumulators in registers and reads one row of B (NV vectors)
+// width; or with A transposed (gemm_tn: A stored K x M), which the backward uses for P^T dO and
+// dS^T Q without materialising the transposes. Each block keeps MR x NV vector accumulators in registers and reads one row of B (NV vectors)
 // plus MR broadcasts of A per step of K: on AVX-512, 6 x 4 zmm accumulators give 24 FMAs per 4 loads
 // and 6 broadcasts, which keeps the FMA units busy while the B panel (K x 64 floats) stays in L1.
 #pragma once
@@ -26,7 +27,7 @@ constexpr int kGemmMR = 6, kGemmNV = 2;  // 12 of 16 ymm registers accumulate
 constexpr int kGemmMR = 4, kGemmNV = 1;
 #endif
 
-template <int MR, int NV, bool kAccumulate>
+template <int MR, int NV, bool kAccumulate, bool kTransA>
 inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                        int64_t ldc) {
   fVec acc[MR][NV];
@@ -37,7 +38,7 @@ inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64
     fVec b[NV];
     for (int v = 0; v < NV; ++v) b[v] = fVec::loadu(B + k * ldb + v * kVec);
     for (int r = 0; r < MR; ++r) {
-      const fVec a(A[r * lda + k]);
+      const fVec a(kTransA ? A[k * lda + r] : A[r * lda + k]);
       for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(a, b[v], acc[r][v]);
     }
   }
@@ -46,43 +47,44 @@ inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64
 }
 
 // Rows of one column panel: full MR-row blocks, then one block of the remaining rows.
-template <int NV, bool kAcc, int R = kGemmMR - 1>
+template <int NV, bool kAcc, bool kTA, int R = kGemmMR - 1>
 inline void gemm_row_tail(int rows, int K, const float* A, int64_t lda, const float* B, int64_t ldb,
                           float* C, int64_t ldc) {
   if constexpr (R > 0) {
-    if (rows == R) return gemm_block<R, NV, kAcc>(K, A, lda, B, ldb, C, ldc);
-    gemm_row_tail<NV, kAcc, R - 1>(rows, K, A, lda, B, ldb, C, ldc);
+    if (rows == R) return gemm_block<R, NV, kAcc, kTA>(K, A, lda, B, ldb, C, ldc);
+    gemm_row_tail<NV, kAcc, kTA, R - 1>(rows, K, A, lda, B, ldb, C, ldc);
   }
 }
 
-template <int NV, bool kAcc>
+template <int NV, bool kAcc, bool kTA>
 inline void gemm_panel(int M, int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                        int64_t ldc) {
   int m = 0;
   for (; m + kGemmMR <= M; m += kGemmMR)
-    gemm_block<kGemmMR, NV, kAcc>(K, A + m * lda, lda, B, ldb, C + m * ldc, ldc);
-  if (m < M) gemm_row_tail<NV, kAcc>(M - m, K, A + m * lda, lda, B, ldb, C + m * ldc, ldc);
+    gemm_block<kGemmMR, NV, kAcc, kTA>(K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc);
+  if (m < M) gemm_row_tail<NV, kAcc, kTA>(M - m, K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc);
 }
 
-template <bool kAcc, int NV = kGemmNV - 1>
+template <bool kAcc, bool kTA, int NV = kGemmNV - 1>
 inline void gemm_col_tail(int nv, int M, int K, const float* A, int64_t lda, const float* B,
                           int64_t ldb, float* C, int64_t ldc) {
   if constexpr (NV > 0) {
-    if (nv == NV) return gemm_panel<NV, kAcc>(M, K, A, lda, B, ldb, C, ldc);
-    gemm_col_tail<kAcc, NV - 1>(nv, M, K, A, lda, B, ldb, C, ldc);
+    if (nv == NV) return gemm_panel<NV, kAcc, kTA>(M, K, A, lda, B, ldb, C, ldc);
+    gemm_col_tail<kAcc, kTA, NV - 1>(nv, M, K, A, lda, B, ldb, C, ldc);
   }
 }
 
-// C = A * B (kAccumulate false) or C += A * B; N % kVec == 0. K == 0 leaves C (or zeroes it).
-template <bool kAccumulate>
+// C = A * B (kAccumulate false) or C += A * B, A (M x K) or, with kTransA, A^T with A (K x M);
+// N % kVec == 0. K == 0 leaves C (or zeroes it).
+template <bool kAccumulate, bool kTransA = false>
 inline void gemm(int M, int N, int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                  int64_t ldc) {
   const int nvec = N / kVec;
   int v = 0;
   for (; v + kGemmNV <= nvec; v += kGemmNV)
-    gemm_panel<kGemmNV, kAccumulate>(M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
+    gemm_panel<kGemmNV, kAccumulate, kTransA>(M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
   if (v < nvec)
-    gemm_col_tail<kAccumulate>(nvec - v, M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
+    gemm_col_tail<kAccumulate, kTransA>(nvec - v, M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
 }
 
 }  // namespace CPU_CAPABILITY

@@ -126,5 +126,19 @@ void run_work(std::vector<WorkItem>& items, const MakeState& make_state, const F
   });
 }
 
+// Whether run_work would spread `items` over `threads` with a makespan within `slack` of a perfect
+// split (the same largest-first greedy assignment, simulated on the costs).
+inline bool balanced(std::vector<WorkItem> items, int threads, double slack) {
+  if (items.empty() || threads <= 1) return true;
+  std::sort(items.begin(), items.end(), [](const WorkItem& a, const WorkItem& b) { return a.cost > b.cost; });
+  std::vector<double> load(threads, 0.0);
+  double total = 0.0;
+  for (const WorkItem& it : items) {
+    *std::min_element(load.begin(), load.end()) += static_cast<double>(it.cost);
+    total += static_cast<double>(it.cost);
+  }
+  return *std::max_element(load.begin(), load.end()) <= slack * total / threads;
+}
+
 }  // namespace CPU_CAPABILITY
 }  // namespace lavin_fast::cpu
