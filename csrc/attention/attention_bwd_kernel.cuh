@@ -42,7 +42,7 @@ inline int64_t bwd_workspace_floats_for(const VarlenAttentionBwdParams& p) {
 template <int D>
 constexpr size_t bwd_smem_bytes(size_t elem_bytes) {
   constexpr int kPitch = HeadDim<D>::kPitch, BM = bwd_bm<D>();
-  return (static_cast<size_t>(2 * kBwdBN + 2 * BM) * kPitch + static_cast<size_t>(BM) * kSPitch) * elem_bytes +
+  return (static_cast<size_t>(2 * kBwdBN + 4 * BM) * kPitch + static_cast<size_t>(BM) * kSPitch) * elem_bytes +
          2 * BM * sizeof(float);
 }
 template <int D>
@@ -71,6 +71,31 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) attention_bwd_preprocess_kernel(Varlen
 
 // ---- dK, dV (and atomic dQ) ----
 
+// The first query tile >= from, < m_tiles, that sees part of key tile [n0, n0 + BN) (m_tiles if none).
+template <int BM, int BN>
+LF_DEVICE int next_visible_q(const SegMask& m, int from, int m_tiles, int n0, int& kind) {
+  for (int mt = from; mt < m_tiles; ++mt) {
+    kind = classify_tile<BN>(m, mt * BM, BM, n0);
+    if (kind != kSkip) return mt;
+  }
+  return m_tiles;
+}
+
+// Q and dO rows of query tile `tile` of head `hh` into buffer b of sQ / sdO (2 x BM rows each).
+template <typename T, int D, int BM>
+LF_DEVICE void load_q_do_async(T* sQ, T* sdO, int b, const VarlenAttentionBwdParams& p, int q0, int len_q, int hh,
+                               int tile) {
+  constexpr int kPitch = HeadDim<D>::kPitch;
+  const int m0 = tile * BM;
+  load_tile_async<T, D, BM>(sQ + b * BM * kPitch,
+                            static_cast<const T*>(p.q) + (q0 + m0) * p.q_row_stride + hh * p.q_head_stride,
+                            p.q_row_stride, len_q - m0);
+  load_tile_async<T, D, BM>(sdO + b * BM * kPitch,
+                            static_cast<const T*>(p.grad_out) + (q0 + m0) * p.grad_out_row_stride +
+                                hh * p.grad_out_head_stride,
+                            p.grad_out_row_stride, len_q - m0);
+}
+
 template <typename T, int D>
 LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(VarlenAttentionBwdParams p, bool accumulate_dq) {
   using H = HeadDim<D>;
@@ -91,9 +116,9 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
 
   T* sK = lf::dynamic_smem<T>();
   T* sV = sK + BN * kPitch;
-  T* sQ = sV + BN * kPitch;
-  T* sdO = sQ + BM * kPitch;
-  T* sdS = sdO + BM * kPitch;  // dS[query][key]
+  T* sQ = sV + BN * kPitch;      // 2 buffers of BM rows
+  T* sdO = sQ + 2 * BM * kPitch;  // 2 buffers of BM rows
+  T* sdS = sdO + 2 * BM * kPitch;  // dS[query][key]
   float* sLse = reinterpret_cast<float*>(sdS + BM * kSPitch);  // lse * log2(e), +inf on padding rows
   float* sDelta = sLse + BM;
 
@@ -122,136 +147,152 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
   }
   float* dq_acc = p.workspace + bwd_delta_floats(p);
 
-  for (int h = hk * group; h < (hk + 1) * group; ++h) {
-    const T* qh = static_cast<const T*>(p.q) + q0 * p.q_row_stride + h * p.q_head_stride;
-    const T* gh = static_cast<const T*>(p.grad_out) + q0 * p.grad_out_row_stride + h * p.grad_out_head_stride;
-    for (int mt = m_first; mt < m_tiles; ++mt) {
-      const int m0 = mt * BM;
-      const int kind = classify_tile<BN>(mask, m0, BM, n0);
-      if (kind == kSkip) continue;
-      lf::syncthreads();  // the previous step's readers of sQ, sdO, sdS, sLse are done
-      load_tile_async<T, D, BM>(sQ, qh + m0 * p.q_row_stride, p.q_row_stride, len_q - m0);
-      load_tile_async<T, D, BM>(sdO, gh + m0 * p.grad_out_row_stride, p.grad_out_row_stride, len_q - m0);
-      lf::cp_async_commit();
-      for (int r = static_cast<int>(threadIdx.x); r < BM; r += kThreads) {
-        const int i = m0 + r;
-        const int64_t at = static_cast<int64_t>(h) * p.total_q + q0 + i;
-        sLse[r] = i < len_q && p.lse[at] != -INFINITY ? p.lse[at] * kLog2e : INFINITY;
-        sDelta[r] = i < len_q ? p.workspace[at] : 0.f;
-      }
-      lf::cp_async_wait<0>();
-      lf::syncthreads();
+  // The block's items are (head of the group, visible query tile), heads in order; the tiles a key
+  // tile sees are the same for every head. Q and dO are double-buffered: the next item's copy is
+  // issued before this item's math.
+  const int h_end = (hk + 1) * group;
+  int kind0 = kSkip;
+  const int mt0 = next_visible_q<BM, BN>(mask, m_first, m_tiles, n0, kind0);
+  int h = hk * group, mt = mt0, kind = kind0, buf = 0;
+  if (mt < m_tiles) load_q_do_async<T, D, BM>(sQ, sdO, 0, p, q0, len_q, h, mt);
+  lf::cp_async_commit();
+  while (mt < m_tiles && h < h_end) {
+    // The next item: the next visible tile of this head, else the first of the next head.
+    int kind_next = kSkip;
+    int h_next = h, mt_next = next_visible_q<BM, BN>(mask, mt + 1, m_tiles, n0, kind_next);
+    if (mt_next >= m_tiles) {
+      h_next = h + 1;
+      mt_next = mt0;
+      kind_next = kind0;
+    }
+    if (h_next < h_end) load_q_do_async<T, D, BM>(sQ, sdO, buf ^ 1, p, q0, len_q, h_next, mt_next);
+    lf::cp_async_commit();
+    const int m0 = mt * BM;
+    for (int r = static_cast<int>(threadIdx.x); r < BM; r += kThreads) {
+      const int i = m0 + r;
+      const int64_t at = static_cast<int64_t>(h) * p.total_q + q0 + i;
+      sLse[r] = i < len_q && p.lse[at] != -INFINITY ? p.lse[at] * kLog2e : INFINITY;
+      sDelta[r] = i < len_q ? p.workspace[at] : 0.f;
+    }
+    lf::cp_async_wait<1>();
+    lf::syncthreads();
+    const T* sQb = sQ + buf * BM * kPitch;
+    const T* sdOb = sdO + buf * BM * kPitch;
 
-      // S^T (this warp's 16 keys x BM queries) and dP^T = V dO^T.
-      float st[kQT][4], dpt[kQT][4];
+    // S^T (this warp's 16 keys x BM queries) and dP^T = V dO^T.
+    float st[kQT][4], dpt[kQT][4];
+    LF_UNROLL
+    for (int i = 0; i < kQT; ++i) {
       LF_UNROLL
-      for (int i = 0; i < kQT; ++i) {
-        LF_UNROLL
-        for (int e = 0; e < 4; ++e) st[i][e] = dpt[i][e] = 0.f;
-      }
+      for (int e = 0; e < 4; ++e) st[i][e] = dpt[i][e] = 0.f;
+    }
+    LF_UNROLL
+    for (int kk = 0; kk < kKS; ++kk) {
+      uint32_t ka[4], va[4];
+      lf::ldmatrix_x4(ka, sK + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
+      lf::ldmatrix_x4(va, sV + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
       LF_UNROLL
-      for (int kk = 0; kk < kKS; ++kk) {
-        uint32_t ka[4], va[4];
-        lf::ldmatrix_x4(ka, sK + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
-        lf::ldmatrix_x4(va, sV + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
-        LF_UNROLL
-        for (int np = 0; np < kQT / 2; ++np) {
-          const int off = (16 * np + (lane & 7) + 8 * (lane >> 4)) * kPitch + 16 * kk + 8 * ((lane >> 3) & 1);
-          uint32_t b[4];
-          lf::ldmatrix_x4(b, sQ + off);
-          const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
-          lf::mma_m16n8k16<T>(st[2 * np], ka, b0, st[2 * np]);
-          lf::mma_m16n8k16<T>(st[2 * np + 1], ka, b1, st[2 * np + 1]);
-          lf::ldmatrix_x4(b, sdO + off);
-          const uint32_t c0[2] = {b[0], b[1]}, c1[2] = {b[2], b[3]};
-          lf::mma_m16n8k16<T>(dpt[2 * np], va, c0, dpt[2 * np]);
-          lf::mma_m16n8k16<T>(dpt[2 * np + 1], va, c1, dpt[2 * np + 1]);
-        }
+      for (int np = 0; np < kQT / 2; ++np) {
+        const int off = (16 * np + (lane & 7) + 8 * (lane >> 4)) * kPitch + 16 * kk + 8 * ((lane >> 3) & 1);
+        uint32_t b[4];
+        lf::ldmatrix_x4(b, sQb + off);
+        const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+        lf::mma_m16n8k16<T>(st[2 * np], ka, b0, st[2 * np]);
+        lf::mma_m16n8k16<T>(st[2 * np + 1], ka, b1, st[2 * np + 1]);
+        lf::ldmatrix_x4(b, sdOb + off);
+        const uint32_t c0[2] = {b[0], b[1]}, c1[2] = {b[2], b[3]};
+        lf::mma_m16n8k16<T>(dpt[2 * np], va, c0, dpt[2 * np]);
+        lf::mma_m16n8k16<T>(dpt[2 * np + 1], va, c1, dpt[2 * np + 1]);
       }
+    }
 
-      // P^T and dS^T in place (element e: key key0 + 8 (e >> 1), query column 8 nt + 2 t + (e & 1)).
+    // P^T and dS^T in place (element e: key key0 + 8 (e >> 1), query column 8 nt + 2 t + (e & 1)).
+    LF_UNROLL
+    for (int nt = 0; nt < kQT; ++nt) {
+      LF_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int c = 8 * nt + 2 * t + (e & 1), i = m0 + c, j = key0 + 8 * (e >> 1);
+        float pv = exp2f(fmaf(st[nt][e], scale_log2, -sLse[c]));
+        if (kind == kPartial &&
+            (i >= len_q || !visible(mask, i, mask.frame_q ? mask.frame_q[i] : 0, j)))
+          pv = 0.f;
+        st[nt][e] = pv;
+        dpt[nt][e] = pv * (dpt[nt][e] - sDelta[c]);
+      }
+    }
+
+    // dV += P^T dO, dK += dS^T Q: A from the accumulators (k = queries), B = dO / Q by .trans loads.
+    LF_UNROLL
+    for (int kk = 0; kk < BM / 16; ++kk) {
+      const uint32_t pa[4] = {pack2<T>(st[2 * kk][0], st[2 * kk][1]), pack2<T>(st[2 * kk][2], st[2 * kk][3]),
+                              pack2<T>(st[2 * kk + 1][0], st[2 * kk + 1][1]),
+                              pack2<T>(st[2 * kk + 1][2], st[2 * kk + 1][3])};
+      const uint32_t sa[4] = {pack2<T>(dpt[2 * kk][0], dpt[2 * kk][1]), pack2<T>(dpt[2 * kk][2], dpt[2 * kk][3]),
+                              pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
+                              pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+      LF_UNROLL
+      for (int dp = 0; dp < kDP / 16; ++dp) {
+        const int off = (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4);
+        uint32_t b[4];
+        lf::ldmatrix_x4_trans(b, sdOb + off);
+        const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+        lf::mma_m16n8k16<T>(dv[2 * dp], pa, b0, dv[2 * dp]);
+        lf::mma_m16n8k16<T>(dv[2 * dp + 1], pa, b1, dv[2 * dp + 1]);
+        lf::ldmatrix_x4_trans(b, sQb + off);
+        const uint32_t c0[2] = {b[0], b[1]}, c1[2] = {b[2], b[3]};
+        lf::mma_m16n8k16<T>(dk[2 * dp], sa, c0, dk[2 * dp]);
+        lf::mma_m16n8k16<T>(dk[2 * dp + 1], sa, c1, dk[2 * dp + 1]);
+      }
+    }
+
+    if (accumulate_dq) {
+      // Stage dS (queries x keys) in shared memory, then dQ(rows of this warp's row group, its share
+      // of the columns) = dS K, added to the fp32 accumulator.
       LF_UNROLL
       for (int nt = 0; nt < kQT; ++nt) {
         LF_UNROLL
-        for (int e = 0; e < 4; ++e) {
-          const int c = 8 * nt + 2 * t + (e & 1), i = m0 + c, j = key0 + 8 * (e >> 1);
-          float pv = exp2f(fmaf(st[nt][e], scale_log2, -sLse[c]));
-          if (kind == kPartial &&
-              (i >= len_q || !visible(mask, i, mask.frame_q ? mask.frame_q[i] : 0, j)))
-            pv = 0.f;
-          st[nt][e] = pv;
-          dpt[nt][e] = pv * (dpt[nt][e] - sDelta[c]);
-        }
+        for (int e = 0; e < 4; ++e)
+          sdS[(8 * nt + 2 * t + (e & 1)) * kSPitch + 16 * warp + g + 8 * (e >> 1)] = lf::from_float<T>(dpt[nt][e]);
       }
-
-      // dV += P^T dO, dK += dS^T Q: A from the accumulators (k = queries), B = dO / Q by .trans loads.
+      lf::syncthreads();
+      const int rg = warp % kRowGroups, cs = warp / kRowGroups;
+      float dq[2 * kDqPairs][4];
       LF_UNROLL
-      for (int kk = 0; kk < BM / 16; ++kk) {
-        const uint32_t pa[4] = {pack2<T>(st[2 * kk][0], st[2 * kk][1]), pack2<T>(st[2 * kk][2], st[2 * kk][3]),
-                                pack2<T>(st[2 * kk + 1][0], st[2 * kk + 1][1]),
-                                pack2<T>(st[2 * kk + 1][2], st[2 * kk + 1][3])};
-        const uint32_t sa[4] = {pack2<T>(dpt[2 * kk][0], dpt[2 * kk][1]), pack2<T>(dpt[2 * kk][2], dpt[2 * kk][3]),
-                                pack2<T>(dpt[2 * kk + 1][0], dpt[2 * kk + 1][1]),
-                                pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
+      for (int i = 0; i < 2 * kDqPairs; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
+      LF_UNROLL
+      for (int kk = 0; kk < BN / 16; ++kk) {
+        uint32_t a[4];
+        lf::ldmatrix_x4(a, sdS + (16 * rg + (lane & 15)) * kSPitch + 16 * kk + 8 * (lane >> 4));
         LF_UNROLL
-        for (int dp = 0; dp < kDP / 16; ++dp) {
-          const int off = (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4);
+        for (int dp = 0; dp < kDqPairs; ++dp) {
+          if (cs * kDqPairs + dp >= kDP / 16) continue;  // warp-uniform: D = 72 has 5 pairs
           uint32_t b[4];
-          lf::ldmatrix_x4_trans(b, sdO + off);
+          lf::ldmatrix_x4_trans(b, sK + (16 * kk + (lane & 15)) * kPitch + 16 * (cs * kDqPairs + dp) + 8 * (lane >> 4));
           const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
-          lf::mma_m16n8k16<T>(dv[2 * dp], pa, b0, dv[2 * dp]);
-          lf::mma_m16n8k16<T>(dv[2 * dp + 1], pa, b1, dv[2 * dp + 1]);
-          lf::ldmatrix_x4_trans(b, sQ + off);
-          const uint32_t c0[2] = {b[0], b[1]}, c1[2] = {b[2], b[3]};
-          lf::mma_m16n8k16<T>(dk[2 * dp], sa, c0, dk[2 * dp]);
-          lf::mma_m16n8k16<T>(dk[2 * dp + 1], sa, c1, dk[2 * dp + 1]);
+          lf::mma_m16n8k16<T>(dq[2 * dp], a, b0, dq[2 * dp]);
+          lf::mma_m16n8k16<T>(dq[2 * dp + 1], a, b1, dq[2 * dp + 1]);
         }
       }
-
-      if (accumulate_dq) {
-        // Stage dS (queries x keys) in shared memory, then dQ(rows of this warp's row group, its share
-        // of the columns) = dS K, added to the fp32 accumulator.
+      LF_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        const int i = m0 + 16 * rg + g + 8 * r;
+        if (i >= len_q) continue;
+        float* row = dq_acc + (static_cast<int64_t>(q0 + i) * p.num_heads + h) * D;
         LF_UNROLL
-        for (int nt = 0; nt < kQT; ++nt) {
-          LF_UNROLL
-          for (int e = 0; e < 4; ++e)
-            sdS[(8 * nt + 2 * t + (e & 1)) * kSPitch + 16 * warp + g + 8 * (e >> 1)] = lf::from_float<T>(dpt[nt][e]);
-        }
-        lf::syncthreads();
-        const int rg = warp % kRowGroups, cs = warp / kRowGroups;
-        float dq[2 * kDqPairs][4];
-        LF_UNROLL
-        for (int i = 0; i < 2 * kDqPairs; ++i) dq[i][0] = dq[i][1] = dq[i][2] = dq[i][3] = 0.f;
-        LF_UNROLL
-        for (int kk = 0; kk < BN / 16; ++kk) {
-          uint32_t a[4];
-          lf::ldmatrix_x4(a, sdS + (16 * rg + (lane & 15)) * kSPitch + 16 * kk + 8 * (lane >> 4));
-          LF_UNROLL
-          for (int dp = 0; dp < kDqPairs; ++dp) {
-            if (cs * kDqPairs + dp >= kDP / 16) continue;  // warp-uniform: D = 72 has 5 pairs
-            uint32_t b[4];
-            lf::ldmatrix_x4_trans(b, sK + (16 * kk + (lane & 15)) * kPitch + 16 * (cs * kDqPairs + dp) + 8 * (lane >> 4));
-            const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
-            lf::mma_m16n8k16<T>(dq[2 * dp], a, b0, dq[2 * dp]);
-            lf::mma_m16n8k16<T>(dq[2 * dp + 1], a, b1, dq[2 * dp + 1]);
-          }
-        }
-        LF_UNROLL
-        for (int r = 0; r < 2; ++r) {
-          const int i = m0 + 16 * rg + g + 8 * r;
-          if (i >= len_q) continue;
-          float* row = dq_acc + (static_cast<int64_t>(q0 + i) * p.num_heads + h) * D;
-          LF_UNROLL
-          for (int n = 0; n < 2 * kDqPairs; ++n) {
-            const int col = 16 * cs * kDqPairs + 8 * n + 2 * t;
-            if (col < D) {
-              lf::atomic_add(row + col, dq[n][2 * r]);
-              lf::atomic_add(row + col + 1, dq[n][2 * r + 1]);
-            }
+        for (int n = 0; n < 2 * kDqPairs; ++n) {
+          const int col = 16 * cs * kDqPairs + 8 * n + 2 * t;
+          if (col < D) {
+            lf::atomic_add(row + col, dq[n][2 * r]);
+            lf::atomic_add(row + col + 1, dq[n][2 * r + 1]);
           }
         }
       }
     }
+    lf::syncthreads();  // readers of this item's buffers, sLse, sDelta and sdS are done
+    h = h_next;
+    mt = mt_next;
+    kind = kind_next;
+    buf ^= 1;
   }
   lf::cp_async_wait<0>();  // no copy may still target shared memory when the block ends
 
