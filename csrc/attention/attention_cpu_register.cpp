@@ -1,10 +1,11 @@
-// CPU registrations of varlen attention: the CPU kernels (any head_dim 1..256).
-// TODO(attn-cuda): under lf::emu::mode().enabled use simt_backend() (attention_simt.h), as
-// csrc/norms/rms_norm_cpu_register.cpp does.
+// CPU registrations of varlen attention: the CPU kernels (any head_dim 1..256), or the CUDA kernels
+// under the SIMT emulator while the backend switch (simt/mode.h, lavin_fast.simt in Python) is on.
 #include <torch/library.h>
 
 #include "attention/attention_api.h"
 #include "attention/attention_cpu.h"
+#include "attention/attention_simt.h"
+#include "simt/mode.h"
 
 namespace lavin_fast::attention {
 namespace {
@@ -21,7 +22,7 @@ const Backend kCpuBackend{"cpu", /*validates_cu_seqlens=*/true, &cpu_unsupported
                           &cpu::varlen_attention_fwd, &cpu::varlen_attention_bwd_workspace_floats,
                           &cpu::varlen_attention_bwd};
 
-const Backend& backend() { return kCpuBackend; }
+const Backend& backend() { return lf::emu::mode().enabled ? simt_backend() : kCpuBackend; }
 
 using OptT = std::optional<at::Tensor>;
 

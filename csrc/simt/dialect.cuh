@@ -34,6 +34,9 @@
 #define LF_HOST_DEVICE __host__ __device__ __forceinline__
 #define LF_SHARED_ARRAY(T, name, n) __shared__ T name[n]
 #define LF_LAUNCH_BOUNDS(max_threads) __launch_bounds__(max_threads)
+// With a minimum of resident blocks per SM: ptxas then sizes registers for that occupancy instead of
+// its own default (which, at 128 threads, caps a kernel at 168 registers and may spill).
+#define LF_LAUNCH_BOUNDS_MIN(max_threads, min_blocks) __launch_bounds__(max_threads, min_blocks)
 #define LF_UNROLL _Pragma("unroll")
 #define LF_PRAGMA_(text) _Pragma(#text)
 #define LF_UNROLL_BY(n) LF_PRAGMA_(unroll n)

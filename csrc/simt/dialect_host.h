@@ -20,6 +20,7 @@
 #define LF_GLOBAL
 #define LF_HOST_DEVICE inline
 #define LF_LAUNCH_BOUNDS(max_threads)
+#define LF_LAUNCH_BOUNDS_MIN(max_threads, min_blocks)
 #define LF_UNROLL
 #define LF_UNROLL_BY(n)
 // A static shared array, owned by the emulator (poisoned at each block start; the same memory for all

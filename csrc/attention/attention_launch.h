@@ -1,0 +1,140 @@
+// How the attention kernels are launched, shared by the CUDA launchers (attention_cuda_hd*.cu, nvcc)
+// and the emulator's (attention_simt_launch.cpp, g++): what the kernels take, the grids, the kernels in
+// order. Only the launch itself differs, behind `launch`, a callable
+//   bool launch(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, args...)
+// returning whether the launch went through (the CUDA one raises the dynamic shared memory limit
+// first when smem > 48 KiB). Templates of the launcher and the head dim, so each CUDA file compiles
+// the kernels of one head dim.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "attention/attention_bwd_kernel.cuh"
+#include "attention/attention_fwd_kernel.cuh"
+#include "attention/attention_params.h"
+#include "common/elem_type.h"
+
+namespace lavin_fast::attention_simt {
+
+enum class LaunchStatus { kOk, kUnsupported, kFailed };
+
+constexpr int64_t kMaxGridYZ = 65535;
+
+// nullptr when the kernels take (dtype, head_dim), else what they take.
+inline const char* unsupported(ElemType dtype, int head_dim) {
+  if (dtype != ElemType::kBFloat16 && dtype != ElemType::kFloat16)
+    return "the CUDA attention kernels take bfloat16 or float16 q, k, v";
+  if (head_dim != 64 && head_dim != 72 && head_dim != 128)
+    return "the CUDA attention kernels take head_dim 64, 72 or 128";
+  return nullptr;
+}
+
+inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
+
+// cp.async copies 16 bytes: every row of q, k, v (and grad_out) starts 16-byte aligned. Heads and
+// segments index grid y / z.
+inline bool layout_supported(const VarlenAttentionFwdParams& p) {
+  auto rows_ok = [](const void* ptr, int64_t row_stride, int64_t head_stride) {
+    return aligned16(ptr) && row_stride % 8 == 0 && head_stride % 8 == 0;
+  };
+  return unsupported(p.dtype, p.head_dim) == nullptr && p.num_kv_heads >= 1 &&
+         p.num_heads % p.num_kv_heads == 0 && p.num_heads <= kMaxGridYZ && p.num_segments <= kMaxGridYZ &&
+         rows_ok(p.q, p.q_row_stride, p.q_head_stride) && rows_ok(p.k, p.k_row_stride, p.k_head_stride) &&
+         rows_ok(p.v, p.v_row_stride, p.v_head_stride);
+}
+
+inline unsigned tiles(int64_t n, int tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
+
+// Query heads of a GQA group packed into one forward block: the largest power of two dividing the
+// group, at most 16 (a block keeps >= 4 queries).
+inline int fwd_pack(const VarlenAttentionFwdParams& p) {
+  const int group = p.num_heads / p.num_kv_heads;
+  int pack = 1;
+  while (pack < 16 && group % (2 * pack) == 0) pack *= 2;
+  return pack;
+}
+
+template <typename T, int D, typename Launch>
+LaunchStatus fwd_typed(const VarlenAttentionFwdParams& p, Launch& launch) {
+  if (p.max_seqlen_q <= 0 || p.num_segments <= 0 || p.total_q == 0) return LaunchStatus::kOk;
+  const int pack = fwd_pack(p);
+  const dim3 grid(tiles(p.max_seqlen_q, kFwdBM / pack), static_cast<unsigned>(p.num_heads / pack),
+                  static_cast<unsigned>(p.num_segments));
+  return launch("attention_fwd_kernel", &attention_fwd_kernel<T, D>, grid, dim3(kThreads),
+                fwd_smem_bytes<D>(sizeof(T)), p, pack)
+             ? LaunchStatus::kOk
+             : LaunchStatus::kFailed;
+}
+
+// workspace: bwd_workspace_floats_for(p) floats, zero-filled (p.workspace).
+template <typename T, int D, typename Launch>
+LaunchStatus bwd_typed(const VarlenAttentionBwdParams& p, Launch& launch) {
+  if (!layout_supported(p) || !aligned16(p.grad_out) || p.grad_out_row_stride % 8 != 0 ||
+      p.grad_out_head_stride % 8 != 0 || p.workspace_floats < bwd_workspace_floats_for(p) ||
+      (p.workspace_floats > 0 && p.workspace == nullptr))
+    return LaunchStatus::kUnsupported;
+  if (p.num_segments <= 0) return LaunchStatus::kOk;
+  const int64_t items = p.total_q * p.num_heads;
+  if (items > 0 && !launch("attention_bwd_preprocess_kernel", &attention_bwd_preprocess_kernel<T>,
+                           dim3(tiles(items, kWarps)), dim3(kThreads), size_t{0}, p))
+    return LaunchStatus::kFailed;
+  if (p.max_seqlen_k > 0) {
+    const dim3 grid(tiles(p.max_seqlen_k, kBwdBN), static_cast<unsigned>(p.num_kv_heads),
+                    static_cast<unsigned>(p.num_segments));
+    if (!launch("attention_bwd_kernel", &attention_bwd_kernel<T, D>, grid, dim3(kThreads),
+                bwd_smem_bytes<D>(sizeof(T)), p, !p.deterministic))
+      return LaunchStatus::kFailed;
+  }
+  if (items == 0 || p.max_seqlen_q <= 0) return LaunchStatus::kOk;
+  if (p.deterministic) {
+    const dim3 grid(tiles(p.max_seqlen_q, kDqBM), static_cast<unsigned>(p.num_heads),
+                    static_cast<unsigned>(p.num_segments));
+    return launch("attention_bwd_dq_kernel", &attention_bwd_dq_kernel<T, D>, grid, dim3(kThreads),
+                  dq_smem_bytes<D>(sizeof(T)), p)
+               ? LaunchStatus::kOk
+               : LaunchStatus::kFailed;
+  }
+  const int64_t n = items * p.head_dim;
+  const int64_t blocks = (n + 255) / 256 < (int64_t{1} << 20) ? (n + 255) / 256 : (int64_t{1} << 20);
+  return launch("attention_bwd_dq_convert_kernel", &attention_bwd_dq_convert_kernel<T>,
+                dim3(static_cast<unsigned>(blocks)), dim3(256), size_t{0}, p)
+             ? LaunchStatus::kOk
+             : LaunchStatus::kFailed;
+}
+
+// One head dim, both dtypes: what each CUDA file instantiates.
+template <int D, typename Launch>
+LaunchStatus launch_fwd_hd(const VarlenAttentionFwdParams& p, Launch& launch) {
+  if (!layout_supported(p) || p.head_dim != D) return LaunchStatus::kUnsupported;
+  return p.dtype == ElemType::kBFloat16 ? fwd_typed<lf::bf16, D>(p, launch) : fwd_typed<lf::fp16, D>(p, launch);
+}
+
+template <int D, typename Launch>
+LaunchStatus launch_bwd_hd(const VarlenAttentionBwdParams& p, Launch& launch) {
+  if (p.head_dim != D) return LaunchStatus::kUnsupported;
+  return p.dtype == ElemType::kBFloat16 ? bwd_typed<lf::bf16, D>(p, launch) : bwd_typed<lf::fp16, D>(p, launch);
+}
+
+// Every head dim (the emulator's launcher compiles them all in one file).
+template <typename Launch>
+LaunchStatus launch_fwd(const VarlenAttentionFwdParams& p, Launch& launch) {
+  switch (p.head_dim) {
+    case 64: return launch_fwd_hd<64>(p, launch);
+    case 72: return launch_fwd_hd<72>(p, launch);
+    case 128: return launch_fwd_hd<128>(p, launch);
+  }
+  return LaunchStatus::kUnsupported;
+}
+
+template <typename Launch>
+LaunchStatus launch_bwd(const VarlenAttentionBwdParams& p, Launch& launch) {
+  switch (p.head_dim) {
+    case 64: return launch_bwd_hd<64>(p, launch);
+    case 72: return launch_bwd_hd<72>(p, launch);
+    case 128: return launch_bwd_hd<128>(p, launch);
+  }
+  return LaunchStatus::kUnsupported;
+}
+
+}  // namespace lavin_fast::attention_simt

@@ -1,0 +1,49 @@
+// The simt backend: reads the emulator's schedule from the backend switch, realigns misaligned inputs,
+// and turns the emulator's errors into c10::Error (a RuntimeError in Python).
+#include "attention/attention_simt.h"
+
+#include <c10/util/Exception.h>
+
+#include "attention/attention_kernel_inputs.h"
+#include "attention/attention_simt_launch.h"
+#include "simt/mode.h"
+
+namespace lavin_fast::attention {
+namespace {
+
+template <typename F>
+void run(const char* what, F&& call) {
+  const lf::emu::Mode m = lf::emu::mode();
+  bool ok = false;
+  try {
+    ok = call(m.schedule, m.seed);
+  } catch (const lf::emu::Error& e) {
+    TORCH_CHECK(false, "lavin_fast: ", what, ": ", e.what());
+  }
+  TORCH_INTERNAL_ASSERT(ok, "lavin_fast: ", what, ": the simt launcher rejected its arguments");
+}
+
+void fwd(const VarlenAttentionFwdParams& params) {
+  VarlenAttentionFwdParams p = params;
+  const auto keep = align_inputs(p, at::kCPU);
+  run("varlen attention forward (simt)",
+      [&](lf::emu::Schedule s, uint64_t seed) { return simt::attention_fwd(p, s, seed); });
+}
+
+void bwd(const VarlenAttentionBwdParams& params) {
+  VarlenAttentionBwdParams p = params;
+  const auto keep = align_inputs(p, at::kCPU);
+  run("varlen attention backward (simt)",
+      [&](lf::emu::Schedule s, uint64_t seed) { return simt::attention_bwd(p, s, seed); });
+}
+
+}  // namespace
+
+const Backend& simt_backend() {
+  // CPU tensors: cu_seqlens values are validated on the host, as for the CPU backend.
+  static const Backend kSimt{"simt", /*validates_cu_seqlens=*/true, &simt::attention_unsupported, &fwd,
+                             &simt::attention_bwd_workspace_floats, &bwd};
+  return kSimt;
+}
+
+}  // namespace lavin_fast::attention
