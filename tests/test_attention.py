@@ -34,7 +34,14 @@ def assert_lse_close(lse, ref_lse, what):
     torch.testing.assert_close(lse[finite].double(), ref_lse[finite], rtol=1e-5, atol=1e-5, msg=what)
 
 
+def skip_unsupported(backend, dtype):
+    # The CUDA kernels take bf16/fp16 only (fp32 attention on a GPU is out of scope).
+    if backend == "cuda" and dtype == torch.float32:
+        pytest.skip("the CUDA backend supports bf16/fp16 only")
+
+
 def check_forward(backend, args, kw, dtype, what=""):
+    skip_unsupported(backend, dtype)
     dev = device_of(backend)
     dargs, dkw = _to(args, kw, dev)
     out, lse = run_on(backend, lambda: varlen_attention(*dargs, **dkw))
@@ -45,6 +52,7 @@ def check_forward(backend, args, kw, dtype, what=""):
 
 
 def check_gradients(backend, args, kw, dtype, what=""):
+    skip_unsupported(backend, dtype)
     dev = device_of(backend)
     q, k, v, *rest = args
     g = randn(*q.shape, dtype=dtype)
@@ -166,7 +174,7 @@ def test_softmax_scale_and_empty_batch(backend):
     args, kw = make_problem(2, n_segments=3, max_len=70, masks="causal")
     check_forward(backend, args, dict(kw, softmax_scale=0.37), torch.float32)
     dev = device_of(backend)
-    z = torch.zeros(0, 4, 64, device=dev)
+    z = torch.zeros(0, 4, 64, device=dev, dtype=torch.float32 if backend == "cpu" else torch.bfloat16)
     cu = torch.zeros(1, dtype=torch.int32, device=dev)
     out, lse = varlen_attention(z, z[:, :2], z[:, :2], cu, cu, 0, 0)
     assert out.shape == (0, 4, 64) and lse.shape == (4, 0)

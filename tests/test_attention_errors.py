@@ -57,7 +57,7 @@ CASES = {
     "max_seqlen_q too small": both(r"'max_seqlen_q' must be >= every segment length of "
                                    r"'cu_seqlens_q' \(the longest is 6\), got 5", mq=5),
     "max_seqlen_k negative": both(r"'max_seqlen_k' must be", mk=-1),
-    "unsupported head_dim": both(r"unsupported head_dim D = q.shape\[2\] = 300.*1..256",
+    "unsupported head_dim": both(r"unsupported \(dtype, head_dim\) = \(float32, q.shape\[2\] = 300\).*1..256",
                                  q=randn(10, 4, 300), k=randn(12, 2, 300), v=randn(12, 2, 300)),
     "frame ids alone": [(py(frame_ids_q=FQ), r"'frame_ids_q' and 'frame_ids_k' must be given together"),
                         (native(fq=FQ), r"'frame_ids_q' and 'frame_ids_k' must be given together")],

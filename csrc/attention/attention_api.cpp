@@ -48,8 +48,8 @@ void check_qkv(const char* op, const Backend& be, const at::Tensor& q, const at:
                     op, ": at most 2^31 - 1 tokens are supported (cu_seqlens are int32), got total_q = ",
                     q.size(0), ", total_k = ", k.size(0));
   const char* why = be.unsupported(elem_type_of(q.scalar_type()), static_cast<int>(q.size(2)));
-  TORCH_CHECK_VALUE(why == nullptr, op, ": unsupported head_dim D = q.shape[2] = ", q.size(2),
-                    " for dtype ", dtype_name(q.scalar_type()), " on the ", be.name, " backend: ",
+  TORCH_CHECK_VALUE(why == nullptr, op, ": unsupported (dtype, head_dim) = (", dtype_name(q.scalar_type()),
+                    ", q.shape[2] = ", q.size(2), ") on the ", be.name, " backend: ",
                     why ? why : "");
 }
 
