@@ -92,6 +92,18 @@ at::Tensor make_new_cache(const Geometry& g, const at::Tensor& x, const std::opt
   return out;
 }
 
+// The weight as the kernels' B matrix (O, K) with rows padded with zeros to a multiple of the CUDA
+// kernel's k tile and 16-byte aligned (cp.async): no k predicates in its loads. Weight-sized.
+at::Tensor kernel_weight(const at::Tensor& weight) {
+  constexpr int64_t kRowAlign = 32;  // conv_simt::kBlockK
+  const int64_t o = weight.size(0), k = weight.numel() / o, k_pad = (k + kRowAlign - 1) / kRowAlign * kRowAlign;
+  const at::Tensor w = weight.contiguous();
+  if (k_pad == k && reinterpret_cast<uintptr_t>(w.const_data_ptr()) % 16 == 0) return w.view({o, k});
+  at::Tensor padded = at::zeros({o, k_pad}, weight.options());
+  padded.narrow(1, 0, k).copy_(w.view({o, k}));
+  return padded;
+}
+
 CausalConv3dParams kernel_params(const Geometry& g, const at::Tensor& x, const at::Tensor& w,
                                  const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& cache,
                                  const at::Tensor& y) {
@@ -106,6 +118,7 @@ CausalConv3dParams kernel_params(const Geometry& g, const at::Tensor& x, const a
   p.st = g.st, p.sh = g.sh, p.sw = g.sw, p.ph = g.ph, p.pw = g.pw;
   p.t_out = g.t_out, p.h_out = g.h_out, p.w_out = g.w_out;
   p.pad = g.pad;
+  p.weight_row_stride = w.stride(0);
   p.x_n_stride = x.stride(0), p.x_c_stride = x.stride(1), p.x_t_stride = x.stride(2);
   p.x_h_stride = x.stride(3), p.x_w_stride = x.stride(4);
   if (cache) {
@@ -127,7 +140,7 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const Backend& be, const at::Te
   const Geometry g = check_and_plan(x, weight, bias, stride, padding, temporal_pad, cache);
   at::Tensor y;
   if (be.fwd && be.takes(x.scalar_type())) {
-    const at::Tensor w = weight.contiguous();
+    const at::Tensor w = kernel_weight(weight);
     const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
     y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x.suggest_memory_format()));
     if (y.numel() > 0) be.fwd(kernel_params(g, x, w, b, cache, y), x.scalar_type());
