@@ -1,18 +1,17 @@
-// Why this shape: a padded copy of x is what the causal convolution must avoid, and ATen's
-// convolutions only write freshly allocated outputs. So the one large convolution runs over the view
-// x[:, :, :T - (k_t - 1)] with k_t - 1 zero frames on *both* sides in time (symmetric padding is all
-// ATen offers): that yields exactly the T_out output frames, as the final output tensor, with every
-// tap right except those on the causal padding (head frames) and on the last k_t - 1 frames of x
-// (tail frames). Those few taps are added per output frame from single-frame convolutions on views
-// (Piece, causal_conv3d_geometry.h). oneDNN skips the zero taps, so the total work is that of
-// pad + conv3d; the pieces cost a few small calls.
-//
-// Copies that remain: oneDNN needs a dense input, which a time slice of x is for channels-last-3d
-// with N = 1 (frames are contiguous) but not for NCDHW, where it copies the slice (T - k_t + 1 frames,
-// still less than the T + k_t - 1 of the padded copy). See docs/conv.md for measured peaks.
+// Why this shape: a padded copy of x is what the causal convolution must avoid. Output frames whose
+// window lies inside x (the bulk: all but the first ceil((k_t - 1) / s_t)) come from ATen
+// convolutions over views of x, in chunks of output frames, each copied into the preallocated output:
+// ATen convolutions only write fresh tensors, so a single call would hold a second output-sized
+// tensor; chunks bound that temporary to about 1/16 of the output. The head frames come from per-frame
+// pieces (Piece, causal_conv3d_geometry.h): replicated first-frame taps as one convolution with summed
+// weights, cache taps on views of the cache. The work is exactly the taps on real data; the copies
+// are of output chunks (and, for NCDHW, of input chunks: oneDNN wants dense input, which a time slice
+// is only in channels-last-3d with N = 1).
 #include "conv/causal_conv3d_aten.h"
 
 #include <ATen/ATen.h>
+
+#include <algorithm>
 
 #include "common/alloc.h"
 
@@ -48,11 +47,51 @@ at::Tensor piece_weight(const Piece& pc, const at::Tensor& weight) {
   return taps.sum(2, /*keepdim=*/true, acc_type(weight.scalar_type())).to(weight.scalar_type());
 }
 
-// Single output frame convolutions: time stride 1 over exactly len frames.
-std::vector<int64_t> piece_stride(const Geometry& g) { return {1, g.sh, g.sw}; }
-std::vector<int64_t> piece_padding(const Geometry& g) { return {0, g.ph, g.pw}; }
-const std::vector<int64_t> kOnes{1, 1, 1};
-const std::vector<int64_t> kZeros3{0, 0, 0};
+// Convolution of `len` frames to one output frame (time stride irrelevant). One frame goes through the
+// 2-D convolution: ATen sends single-frame 3-D convolutions to its slow unfold path (slow_conv3d).
+at::Tensor conv_frames(const Geometry& g, const at::Tensor& src, const at::Tensor& w) {
+  if (src.size(2) == 1) {
+    return at::convolution(src.select(2, 0), w.select(2, 0), std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}, {1, 1}, false,
+                           {0, 0}, 1)
+        .unsqueeze(2);
+  }
+  return at::convolution(src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false, {0, 0, 0}, 1);
+}
+
+// -> grad_src, grad_w of conv_frames.
+std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const at::Tensor& grad_out,
+                                                        const at::Tensor& src, const at::Tensor& w) {
+  if (src.size(2) == 1) {
+    auto [gs, gw, unused] = at::convolution_backward(grad_out.select(2, 0), src.select(2, 0), w.select(2, 0),
+                                                     std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}, {1, 1}, false,
+                                                     {0, 0}, 1, {true, true, false});
+    return {gs.unsqueeze(2), gw.unsqueeze(2)};
+  }
+  auto [gs, gw, unused] = at::convolution_backward(grad_out, src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw},
+                                                   {1, 1, 1}, false, {0, 0, 0}, 1, {true, true, false});
+  return {gs, gw};
+}
+
+// Bulk output frames per ATen call: temporaries of about 1/16 of the output, at least 4 MiB (small
+// tensors go in one call; at the VAE's 128 channels x 128 x 128 fp32, 8 MiB a frame, one frame a call,
+// still 14 GFLOP each). Peak RSS increase over the inputs, 9 frames, NCDHW (bench/bench_conv.py):
+// 161 MiB with 2-frame chunks, 144 MiB with 1-frame chunks (the 72 MiB output included; oneDNN
+// also copies and reorders each NCDHW input chunk); pad + conv3d: 258 MiB.
+constexpr int64_t kChunkMinBytes = int64_t{4} << 20;
+constexpr int64_t kChunksPerOutput = 16;
+
+int64_t bulk_chunk(const Geometry& g, int64_t elem_size) {
+  const int64_t n_bulk = g.t_out - g.j_bulk;
+  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
+  const int64_t target = std::max(kChunkMinBytes, n_bulk * frame_bytes / kChunksPerOutput);
+  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+}
+
+// x frames read by output frames [ja, jb): [ja*st - (kt - 1), (jb - 1)*st + 1).
+at::Tensor bulk_source(const Geometry& g, const at::Tensor& x, int64_t ja, int64_t jb) {
+  const int64_t f0 = ja * g.st - (g.kt - 1);
+  return time_slice(x, f0, (jb - 1) * g.st + 1 - f0);
+}
 
 }  // namespace
 
@@ -61,25 +100,24 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
   const auto fmt = x.suggest_memory_format();
   // The output follows x's layout: ATen would pick channels-last for a channels-last weight too.
   const at::Tensor w = weight.contiguous(fmt);
-  at::Tensor y;
-  if (g.t_main > 0) {
-    y = at::convolution(time_slice(x, 0, g.t_main), w, bias, {g.st, g.sh, g.sw}, {g.kt - 1, g.ph, g.pw}, kOnes,
-                        /*transposed=*/false, kZeros3, /*groups=*/1);
-    // ATen's small-size and fp16 CPU paths (slow_conv3d) return NCDHW whatever the input: keep the
-    // documented contract (y in x's layout) at the cost of a copy there; oneDNN needs none.
-    if (!y.is_contiguous(fmt)) y = y.contiguous(fmt);
-  } else {
-    y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
-    if (bias) {
-      y.copy_(bias->view({1, g.o, 1, 1, 1}).expand_as(y));
-    } else {
-      y.zero_();
-    }
+  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
+  const int64_t chunk = bulk_chunk(g, x.element_size());
+  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
+    const int64_t jb = std::min(ja + chunk, g.t_out);
+    y.narrow(2, ja, jb - ja)
+        .copy_(at::convolution(bulk_source(g, x, ja, jb), w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1},
+                               /*transposed=*/false, {0, 0, 0}, /*groups=*/1));
   }
-  for (const Piece& pc : pieces(g)) {
-    const at::Tensor part = at::convolution(piece_source(pc, x, cache), piece_weight(pc, w), std::nullopt,
-                                            piece_stride(g), piece_padding(g), kOnes, false, kZeros3, 1);
-    y.narrow(2, pc.j, 1).add_(part);
+  if (g.j_bulk > 0) {
+    at::Tensor head = y.narrow(2, 0, g.j_bulk);
+    if (bias) {
+      head.copy_(bias->view({1, g.o, 1, 1, 1}).expand_as(head));
+    } else {
+      head.zero_();
+    }
+    for (const Piece& pc : pieces(g)) {
+      y.narrow(2, pc.j, 1).add_(conv_frames(g, piece_source(pc, x, cache), piece_weight(pc, w)));
+    }
   }
   return y;
 }
@@ -91,29 +129,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> aten_backward(
   const at::ScalarType acc = acc_type(weight.scalar_type());
   const at::Tensor w = weight.contiguous(fmt);
   at::Tensor grad_x = empty_output(x.sizes(), x.options().memory_format(fmt));
-  at::Tensor grad_w, grad_b;
-  if (g.t_main > 0) {
-    // The bulk's input gradient covers x frames [0, t_main): one copy into grad_x (the ATen backward
-    // cannot write into a slice), the remaining frames start at zero.
-    auto [gx, gw, gb] = at::convolution_backward(
-        grad_y, time_slice(x, 0, g.t_main), w, has_bias ? std::optional<at::IntArrayRef>(at::IntArrayRef{g.o})
-                                                      : std::nullopt,
-        {g.st, g.sh, g.sw}, {g.kt - 1, g.ph, g.pw}, kOnes, false, kZeros3, 1, {true, true, has_bias});
-    grad_x.narrow(2, 0, g.t_main).copy_(gx);
-    grad_x.narrow(2, g.t_main, g.t - g.t_main).zero_();
-    grad_w = gw.to(acc);
-    grad_b = has_bias ? gb : at::empty({0}, x.options());
-  } else {
-    grad_x.zero_();
-    grad_w = at::zeros(weight.sizes(), weight.options().dtype(acc));
-    grad_b = has_bias ? grad_y.sum({0, 2, 3, 4}, false, acc).to(weight.scalar_type()) : at::empty({0}, x.options());
-  }
+  grad_x.zero_();
+  at::Tensor grad_w = at::zeros(weight.sizes(), weight.options().dtype(acc));
+  at::Tensor grad_b = has_bias ? grad_y.sum({0, 2, 3, 4}, false, acc).to(weight.scalar_type()) : at::empty({0}, x.options());
   at::Tensor grad_cache = cache ? at::zeros_like(*cache) : at::empty({0}, x.options());
+  const int64_t chunk = bulk_chunk(g, x.element_size());
+  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
+    const int64_t jb = std::min(ja + chunk, g.t_out);
+    const at::Tensor src = bulk_source(g, x, ja, jb);
+    auto [gsrc, gw, unused] = at::convolution_backward(
+        time_slice(grad_y, ja, jb - ja), src, w, std::nullopt, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false,
+        {0, 0, 0}, 1, {true, true, false});
+    // Chunks' input windows overlap by k_t - s_t frames: accumulate.
+    grad_x.narrow(2, ja * g.st - (g.kt - 1), src.size(2)).add_(gsrc);
+    grad_w.add_(gw.to(acc));
+  }
   for (const Piece& pc : pieces(g)) {
     const at::Tensor src = piece_source(pc, x, cache);
-    auto [gsrc, gw, unused] = at::convolution_backward(time_slice(grad_y, pc.j, 1), src, piece_weight(pc, w),
-                                                       std::nullopt, piece_stride(g), piece_padding(g), kOnes,
-                                                       false, kZeros3, 1, {true, true, false});
+    auto [gsrc, gw] = conv_frames_backward(g, time_slice(grad_y, pc.j, 1), src, piece_weight(pc, w));
     switch (pc.source) {
       case Piece::kX: grad_x.narrow(2, pc.f0, pc.len).add_(gsrc); break;
       case Piece::kXFirstSummed: grad_x.narrow(2, 0, 1).add_(gsrc); break;

@@ -12,33 +12,28 @@ Geometry make_geometry(int64_t n, int64_t c, int64_t t, int64_t h, int64_t w, in
   g.t_out = (t - 1) / st + 1;
   g.h_out = (h + 2 * ph - kh) / sh + 1;
   g.w_out = (w + 2 * pw - kw) / sw + 1;
-  g.t_main = std::max<int64_t>(t - (kt - 1), 0);
+  g.j_bulk = std::min(g.t_out, (kt - 1 + st - 1) / st);
   return g;
 }
 
 std::vector<Piece> pieces(const Geometry& g) {
   std::vector<Piece> out;
   const int64_t lag = g.kt - 1;  // padded frame p holds x frame p - lag
-  for (int64_t j = 0; j < g.t_out; ++j) {
-    const int64_t p0 = j * g.st;
-    // Taps in the causal padding: t in [0, n_pad).
-    int64_t n_pad = std::clamp<int64_t>(lag - p0, 0, g.kt);
-    // Taps on x frames the bulk convolution does not read: f in [f_lo, f_hi].
-    int64_t f_lo = std::max(g.t_main, p0 - lag);
+  for (int64_t j = 0; j < g.j_bulk; ++j) {
+    const int64_t p0 = j * g.st;  // < lag: the window starts in the padding
+    const int64_t n_pad = std::min(lag - p0, g.kt);  // taps t in [0, n_pad) read the padding
+    int64_t f_lo = 0;                                  // taps on x: frames [0, min(T - 1, p0)]
     const int64_t f_hi = std::min(g.t - 1, p0);
-    if (n_pad > 0 && g.pad == TemporalPad::kReplicate) {
-      // Every padding tap reads x's first frame: one convolution with the taps' summed weights,
-      // also taking the tap on x frame 0 when the bulk does not (T < k_t; all of it for T = 1).
-      int64_t taps = n_pad;
-      if (f_lo == 0 && f_hi >= 0) {
-        ++taps;
-        f_lo = 1;
-      }
+    if (g.pad == TemporalPad::kReplicate) {
+      // Every padding tap reads x's first frame, as does the tap on frame 0: one convolution with
+      // their summed weights (for T = 1 the whole output, at 1 / k_t of the work).
+      const int64_t taps = n_pad + (f_hi >= 0 && n_pad < g.kt ? 1 : 0);
       out.push_back({Piece::kXFirstSummed, j, 0, 0, taps});
-    } else if (n_pad > 0 && g.pad == TemporalPad::kCache) {
+      f_lo = 1;
+    } else if (g.pad == TemporalPad::kCache) {
       out.push_back({Piece::kCache, j, p0, 0, n_pad});
     }
-    if (f_lo <= f_hi) out.push_back({Piece::kX, j, f_lo, f_lo + lag - p0, f_hi - f_lo + 1});
+    if (n_pad < g.kt && f_lo <= f_hi) out.push_back({Piece::kX, j, f_lo, f_lo + lag - p0, f_hi - f_lo + 1});
   }
   return out;
 }

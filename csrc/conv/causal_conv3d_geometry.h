@@ -1,6 +1,6 @@
 // Sizes of one causal_conv3d call and the split of its work used by the ATen composite
-// (causal_conv3d_aten.cpp): one convolution over a view of x for the bulk, plus per-frame pieces
-// for the taps that view does not cover.
+// (causal_conv3d_aten.cpp): output frames whose window lies inside x (the bulk) from convolutions
+// over views of x, the first ceil((k_t - 1) / s_t) frames (the head) from per-frame pieces.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +16,8 @@ struct Geometry {
   int64_t st, sh, sw, ph, pw;
   int64_t t_out, h_out, w_out;
   TemporalPad pad;
-  // The bulk convolution reads x frames [0, t_main) with kt - 1 zero frames on both sides in time,
-  // which yields exactly t_out frames. 0 when T < k_t: then every tap is a piece.
-  int64_t t_main;
+  // Output frames [j_bulk, t_out) read only x frames: output j reads x frames [j*st - (kt - 1), j*st].
+  int64_t j_bulk;
 };
 
 // Output frame j gets conv(source frames [f0, f0 + len), weight taps [tap0, tap0 + len)).
@@ -34,8 +33,8 @@ Geometry make_geometry(int64_t n, int64_t c, int64_t t, int64_t h, int64_t w, in
                        int64_t kh, int64_t kw, int64_t st, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                        TemporalPad pad);
 
-// The taps of each output frame that the bulk convolution misses: those in the causal padding (frames
-// before x) and those reading x frames >= t_main. At most 2 * ceil((k_t - 1) / s_t) + 1 frames.
+// The head frames' convolutions: for output j < j_bulk, its taps on the causal padding (one piece)
+// and on x (another). At most 2 * j_bulk pieces.
 std::vector<Piece> pieces(const Geometry& g);
 
 }  // namespace lavin_fast::conv
