@@ -114,15 +114,19 @@ def test_causal_conv3d(benchmark, harness, device, quick, t, layout, impl):
 
 # ---- the table ----
 
-def _median_seconds(fn, args, rounds):
+def _interleaved_medians(fns, args, rounds):
+    """Median seconds of each fn, rounds interleaved (a, b, a, b, ...): on a shared machine the load
+    drifts within minutes, and both sides should see the same drift."""
+    times = {name: [] for name in fns}
     with torch.no_grad():
-        fn(*args)  # warm-up (oneDNN primitive creation)
-        times = []
+        for fn in fns.values():
+            fn(*args)  # warm-up (oneDNN primitive creation)
         for _ in range(rounds):
-            t0 = time.perf_counter()
-            fn(*args)
-            times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(*args)
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in times.items()}
 
 
 def main(argv=None):
@@ -132,14 +136,14 @@ def main(argv=None):
     p.add_argument("--rounds", type=int, default=5)
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={C}, {H}x{W}, k=3x3x3, fp32, "
-          f"median of {a.rounds} after a warm-up")
+          f"median of {a.rounds} interleaved rounds after a warm-up")
     print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup | pad+conv3d peak MB | lavin_fast peak MB "
           "| saved MB | padded copy MB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for t in a.frames:
         for layout in a.layout:
             x, w, b = inputs(t, layout)
-            ms = {impl: 1e3 * _median_seconds(fn_of(impl), (x, w, b), a.rounds) for impl in IMPLS}
+            ms = {k: 1e3 * v for k, v in _interleaved_medians({i: fn_of(i) for i in IMPLS}, (x, w, b), a.rounds).items()}
             mem = {impl: peak_memory(impl, t, layout)["peak_increase"] / 2 ** 20 for impl in IMPLS}
             ref_ms, ours_ms = ms["pad+conv3d"], ms["lavin_fast"]
             print(f"| {t} | {layout} | {ref_ms:.0f} | {ours_ms:.0f} | {ref_ms / ours_ms:.2f}x | "

@@ -2,7 +2,7 @@
 // window lies inside x (the bulk: all but the first ceil((k_t - 1) / s_t)) come from ATen
 // convolutions over views of x, in chunks of output frames, each copied into the preallocated output:
 // ATen convolutions only write fresh tensors, so a single call would hold a second output-sized
-// tensor; chunks bound that temporary to about 1/16 of the output. The head frames come from per-frame
+// tensor; chunks bound that temporary to a fraction of the output (bulk_chunk). The head frames come from per-frame
 // pieces (Piece, causal_conv3d_geometry.h): replicated first-frame taps as one convolution with summed
 // weights, cache taps on views of the cache. The work is exactly the taps on real data; the copies
 // are of output chunks (and, for NCDHW, of input chunks: oneDNN wants dense input, which a time slice
@@ -30,21 +30,24 @@ at::Tensor time_slice(const at::Tensor& x, int64_t f0, int64_t len) {
 }
 
 at::Tensor piece_source(const Piece& pc, const at::Tensor& x, const std::optional<at::Tensor>& cache) {
-  switch (pc.source) {
-    case Piece::kX: return time_slice(x, pc.f0, pc.len);
-    case Piece::kXFirstSummed: return time_slice(x, 0, 1);
-    case Piece::kCache: return time_slice(*cache, pc.f0, pc.len);
-  }
-  return {};
+  return time_slice(pc.source == Piece::kX ? x : *cache, pc.f0, pc.len);
 }
 
 at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// The weight taps of a piece; replicated first-frame taps summed (in fp32, rounded once).
+// The weight frames of a piece; summed taps added in fp32 (float64 for float64), rounded once.
 at::Tensor piece_weight(const Piece& pc, const at::Tensor& weight) {
-  at::Tensor taps = weight.narrow(2, pc.tap0, pc.len);
-  if (pc.source != Piece::kXFirstSummed || pc.len == 1) return taps;
-  return taps.sum(2, /*keepdim=*/true, acc_type(weight.scalar_type())).to(weight.scalar_type());
+  if (pc.summed == 1) return weight.narrow(2, pc.tap0, pc.len);
+  const at::Tensor first =
+      weight.narrow(2, pc.tap0, pc.summed).sum(2, /*keepdim=*/true, acc_type(weight.scalar_type())).to(weight.scalar_type());
+  if (pc.len == 1) return first;
+  return at::cat({first, weight.narrow(2, pc.tap0 + pc.summed, pc.len - 1)}, 2);
+}
+
+// A piece's weight gradient into grad_w: the first frame's to each summed tap.
+void add_piece_weight_grad(const Piece& pc, at::Tensor& grad_w, const at::Tensor& gw) {
+  grad_w.narrow(2, pc.tap0, pc.summed).add_(gw.narrow(2, 0, 1));
+  if (pc.len > 1) grad_w.narrow(2, pc.tap0 + pc.summed, pc.len - 1).add_(gw.narrow(2, 1, pc.len - 1));
 }
 
 // Convolution of `len` frames to one output frame (time stride irrelevant). One frame goes through the
@@ -72,18 +75,17 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
   return {gs, gw};
 }
 
-// Bulk output frames per ATen call: temporaries of about 1/16 of the output, at least 4 MiB (small
-// tensors go in one call; at the VAE's 128 channels x 128 x 128 fp32, 8 MiB a frame, one frame a call,
-// still 14 GFLOP each). Peak RSS increase over the inputs, 9 frames, NCDHW (bench/bench_conv.py):
-// 161 MiB with 2-frame chunks, 144 MiB with 1-frame chunks (the 72 MiB output included; oneDNN
-// also copies and reorders each NCDHW input chunk); pad + conv3d: 258 MiB.
-constexpr int64_t kChunkMinBytes = int64_t{4} << 20;
-constexpr int64_t kChunksPerOutput = 16;
-
-int64_t bulk_chunk(const Geometry& g, int64_t elem_size) {
+// Bulk output frames per ATen call. A chunk's temporaries: its output, and for NCDHW also a dense copy
+// of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small NCDHW
+// chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame chunks,
+// 2.5 s in 2-frame chunks, 2.1 s in one call). So: channels-last, about 1/16 of the output per call
+// (at least 4 MiB); NCDHW, about 1/4 (at least 16 MiB). Small tensors go in one call.
+int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
+  const int64_t min_bytes = channels_last ? (int64_t{4} << 20) : (int64_t{16} << 20);
+  const int64_t per_output = channels_last ? 16 : 4;
   const int64_t n_bulk = g.t_out - g.j_bulk;
   const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
-  const int64_t target = std::max(kChunkMinBytes, n_bulk * frame_bytes / kChunksPerOutput);
+  const int64_t target = std::max(min_bytes, n_bulk * frame_bytes / per_output);
   return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
 }
 
@@ -101,7 +103,7 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
   // The output follows x's layout: ATen would pick channels-last for a channels-last weight too.
   const at::Tensor w = weight.contiguous(fmt);
   at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
-  const int64_t chunk = bulk_chunk(g, x.element_size());
+  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
   for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
     const int64_t jb = std::min(ja + chunk, g.t_out);
     y.narrow(2, ja, jb - ja)
@@ -133,7 +135,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> aten_backward(
   at::Tensor grad_w = at::zeros(weight.sizes(), weight.options().dtype(acc));
   at::Tensor grad_b = has_bias ? grad_y.sum({0, 2, 3, 4}, false, acc).to(weight.scalar_type()) : at::empty({0}, x.options());
   at::Tensor grad_cache = cache ? at::zeros_like(*cache) : at::empty({0}, x.options());
-  const int64_t chunk = bulk_chunk(g, x.element_size());
+  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
   for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
     const int64_t jb = std::min(ja + chunk, g.t_out);
     const at::Tensor src = bulk_source(g, x, ja, jb);
@@ -147,13 +149,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> aten_backward(
   for (const Piece& pc : pieces(g)) {
     const at::Tensor src = piece_source(pc, x, cache);
     auto [gsrc, gw] = conv_frames_backward(g, time_slice(grad_y, pc.j, 1), src, piece_weight(pc, w));
-    switch (pc.source) {
-      case Piece::kX: grad_x.narrow(2, pc.f0, pc.len).add_(gsrc); break;
-      case Piece::kXFirstSummed: grad_x.narrow(2, 0, 1).add_(gsrc); break;
-      case Piece::kCache: grad_cache.narrow(2, pc.f0, pc.len).add_(gsrc); break;
-    }
-    // A summed piece's weight gradient belongs to each of its taps (broadcast over dim 2).
-    grad_w.narrow(2, pc.tap0, pc.len).add_(gw.to(acc));
+    (pc.source == Piece::kX ? grad_x : grad_cache).narrow(2, pc.f0, pc.len).add_(gsrc);
+    add_piece_weight_grad(pc, grad_w, gw.to(acc));
   }
   return {grad_x, grad_w.to(weight.scalar_type()).contiguous(), grad_b, grad_cache};
 }

@@ -22,18 +22,16 @@ std::vector<Piece> pieces(const Geometry& g) {
   for (int64_t j = 0; j < g.j_bulk; ++j) {
     const int64_t p0 = j * g.st;  // < lag: the window starts in the padding
     const int64_t n_pad = std::min(lag - p0, g.kt);  // taps t in [0, n_pad) read the padding
-    int64_t f_lo = 0;                                  // taps on x: frames [0, min(T - 1, p0)]
-    const int64_t f_hi = std::min(g.t - 1, p0);
+    const int64_t f_hi = std::min(g.t - 1, p0);        // taps on x: frames [0, f_hi]
     if (g.pad == TemporalPad::kReplicate) {
-      // Every padding tap reads x's first frame, as does the tap on frame 0: one convolution with
-      // their summed weights (for T = 1 the whole output, at 1 / k_t of the work).
-      const int64_t taps = n_pad + (f_hi >= 0 && n_pad < g.kt ? 1 : 0);
-      out.push_back({Piece::kXFirstSummed, j, 0, 0, taps});
-      f_lo = 1;
-    } else if (g.pad == TemporalPad::kCache) {
-      out.push_back({Piece::kCache, j, p0, 0, n_pad});
+      // Every padding tap reads x's first frame, as does the first tap on x: one convolution over
+      // x frames [0, f_hi] whose first weight frame sums those n_pad + 1 taps (T = 1: the whole
+      // output at 1 / k_t of the work).
+      out.push_back({Piece::kX, j, 0, 0, f_hi + 1, n_pad + 1});
+      continue;
     }
-    if (n_pad < g.kt && f_lo <= f_hi) out.push_back({Piece::kX, j, f_lo, f_lo + lag - p0, f_hi - f_lo + 1});
+    if (g.pad == TemporalPad::kCache) out.push_back({Piece::kCache, j, p0, 0, n_pad, 1});
+    out.push_back({Piece::kX, j, 0, n_pad, f_hi + 1, 1});
   }
   return out;
 }

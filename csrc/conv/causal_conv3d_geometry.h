@@ -20,13 +20,15 @@ struct Geometry {
   int64_t j_bulk;
 };
 
-// Output frame j gets conv(source frames [f0, f0 + len), weight taps [tap0, tap0 + len)).
+// Output frame j gets conv(source frames [f0, f0 + len), weights): the weights are taps
+// [tap0, tap0 + summed) summed into one, then taps [tap0 + summed, tap0 + summed + len - 1).
 struct Piece {
-  enum Source { kX, kXFirstSummed, kCache } source;
+  enum Source { kX, kCache } source;
   int64_t j;
-  int64_t f0;    // first source frame (kXFirstSummed: always x frame 0, len 1 after summing)
-  int64_t tap0;  // first weight tap
-  int64_t len;   // number of taps (kXFirstSummed: taps summed into one)
+  int64_t f0;      // first source frame
+  int64_t tap0;    // first weight tap
+  int64_t len;     // source frames
+  int64_t summed;  // leading taps summed into the first weight frame (1: none)
 };
 
 Geometry make_geometry(int64_t n, int64_t c, int64_t t, int64_t h, int64_t w, int64_t o, int64_t kt,
