@@ -1,0 +1,155 @@
+"""causal_conv3d vs replicate-pad + conv3d on the CPU at the ST-VAE's shapes (128 channels, 3x3x3,
+9 / 17 / 33 frames, 128 x 128), fp32: time (pytest-benchmark, through the shared harness) and peak
+memory (a fresh subprocess per case: the resident-set high-water mark VmHWM, reset after the inputs
+are built, minus the RSS then; torch's CPU allocator is invisible to tracemalloc).
+
+    python -m pytest bench/bench_conv.py --benchmark-only [--quick]      # times (+ peak memory in extra_info)
+    python -m bench.bench_conv [--frames 9 17 33] [--layout ncdhw cl]    # the table of docs/conv.md
+"""
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+C, H, W, K = 128, 128, 128, 3
+FRAMES = (9, 17, 33)
+QUICK_FRAMES = (9,)
+IMPLS = ("lavin_fast", "pad+conv3d")
+LAYOUTS = ("ncdhw", "cl")
+
+
+def inputs(t, layout, dtype=torch.float32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, C, t, H, W, generator=g, dtype=dtype)
+    if layout == "cl":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    w = (torch.randn(C, C, K, K, K, generator=g) * (C * K ** 3) ** -0.5).to(dtype)
+    b = torch.randn(C, generator=g).to(dtype)
+    return x, w, b
+
+
+def pad_conv3d(x, w, b):
+    """What every causal VAE does: k_t - 1 copies of the first frame, then conv3d with spatial padding."""
+    padded = torch.cat([x[:, :, :1]] * (K - 1) + [x], dim=2)
+    return F.conv3d(padded, w, b, padding=(0, 1, 1))
+
+
+def fn_of(impl):
+    if impl == "lavin_fast":
+        from lavin_fast.conv import causal_conv3d
+        return lambda x, w, b: causal_conv3d(x, w, b, spatial_padding=1)
+    return pad_conv3d
+
+
+def padded_copy_bytes(t, dtype=torch.float32):
+    return C * (t + K - 1) * H * W * torch.tensor([], dtype=dtype).element_size()
+
+
+# ---- peak memory: one fresh process per case ----
+
+_CHILD = r"""
+import json, sys, torch
+sys.path.insert(0, {repo!r})
+from bench.bench_conv import fn_of, inputs
+def status(key):
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) * 1024
+x, w, b = inputs({t}, {layout!r})
+fn = fn_of({impl!r})
+# Reset the high-water mark to the current RSS (Linux >= 4.0), so the transient peak of building
+# the inputs (a channels-last conversion holds two copies of x) does not hide the op's.
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")
+before = status("VmRSS")
+with torch.no_grad():
+    y = fn(x, w, b)
+print(json.dumps(dict(peak_increase=status("VmHWM") - before, output_bytes=y.numel() * y.element_size())))
+"""
+
+
+def peak_memory(impl, t, layout, threads=None):
+    import os
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ)
+    if threads:
+        env["OMP_NUM_THREADS"] = str(threads)
+    out = subprocess.run([sys.executable, "-c", _CHILD.format(repo=repo, t=t, layout=layout, impl=impl)],
+                         capture_output=True, text=True, check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---- pytest-benchmark ----
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("t", FRAMES)
+def test_causal_conv3d(benchmark, harness, device, quick, t, layout, impl):
+    if device.type != "cpu":
+        pytest.skip("the CPU comparison of the issue")
+    if quick and t not in QUICK_FRAMES:
+        pytest.skip("--quick")
+    x, w, b = inputs(t, layout)
+    fn = fn_of(impl)
+    mem = peak_memory(impl, t, layout)
+
+    def step():
+        with torch.no_grad():
+            fn(x, w, b)
+
+    out_elems = C * t * H * W
+    harness.run(benchmark, step, group=f"causal_conv3d fp32 T={t} {layout}",
+                bytes_moved=2 * x.numel() * 4, elements=out_elems, kind="op", case=f"T={t}", op="causal_conv3d",
+                dtype="fp32", passes="fwd", impl=impl, layout=layout, T=t,
+                flops=2 * out_elems * C * K ** 3, peak_rss_increase_bytes=mem["peak_increase"],
+                padded_copy_bytes=padded_copy_bytes(t))
+
+
+# ---- the table ----
+
+def _interleaved_medians(fns, args, rounds):
+    """Median seconds of each fn, rounds interleaved (a, b, a, b, ...): on a shared machine the load
+    drifts within minutes, and both sides should see the same drift."""
+    times = {name: [] for name in fns}
+    with torch.no_grad():
+        for fn in fns.values():
+            fn(*args)  # warm-up (oneDNN primitive creation)
+        for _ in range(rounds):
+            for name, fn in fns.items():
+                t0 = time.perf_counter()
+                fn(*args)
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(v) for name, v in times.items()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--frames", type=int, nargs="+", default=list(FRAMES))
+    p.add_argument("--layout", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
+    p.add_argument("--rounds", type=int, default=5)
+    a = p.parse_args(argv)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={C}, {H}x{W}, k=3x3x3, fp32, "
+          f"median of {a.rounds} interleaved rounds after a warm-up")
+    print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup | pad+conv3d peak MB | lavin_fast peak MB "
+          "| saved MB | padded copy MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for t in a.frames:
+        for layout in a.layout:
+            x, w, b = inputs(t, layout)
+            ms = {k: 1e3 * v for k, v in _interleaved_medians({i: fn_of(i) for i in IMPLS}, (x, w, b), a.rounds).items()}
+            mem = {impl: peak_memory(impl, t, layout)["peak_increase"] / 2 ** 20 for impl in IMPLS}
+            ref_ms, ours_ms = ms["pad+conv3d"], ms["lavin_fast"]
+            print(f"| {t} | {layout} | {ref_ms:.0f} | {ours_ms:.0f} | {ref_ms / ours_ms:.2f}x | "
+                  f"{mem['pad+conv3d']:.0f} | {mem['lavin_fast']:.0f} | {mem['pad+conv3d'] - mem['lavin_fast']:.0f} | "
+                  f"{padded_copy_bytes(t) / 2 ** 20:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+// Why this shape: a padded copy of x is what the causal convolution must avoid. Output frames whose
+// window lies inside x (the bulk: all but the first ceil((k_t - 1) / s_t)) come from ATen
+// convolutions over views of x, in chunks of output frames, each copied into the preallocated output:
+// ATen convolutions only write fresh tensors, so a single call would hold a second output-sized
+// tensor; chunks bound that temporary to a fraction of the output (bulk_chunk). The head frames come from per-frame
+// pieces (Piece, causal_conv3d_geometry.h): replicated first-frame taps as one convolution with summed
+// weights, cache taps on views of the cache. The work is exactly the taps on real data; the copies
+// are of output chunks (and, for NCDHW, of input chunks: oneDNN wants dense input, which a time slice
+// is only in channels-last-3d with N = 1).
+#include "conv/causal_conv3d_aten.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+
+#include "common/alloc.h"
+
+namespace lavin_fast::conv {
+namespace {
+
+// x[:, :, f0 : f0 + len]. With N = 1 the batch stride is meaningless, but ATen's layout detection
+// still compares it with the slice's size: set it to what a dense slice would have, so a channels-last
+// slice is recognised as one (and convolved in place) instead of being copied to NCDHW.
+at::Tensor time_slice(const at::Tensor& x, int64_t f0, int64_t len) {
+  at::Tensor v = x.narrow(2, f0, len);
+  if (v.size(0) != 1) return v;
+  std::vector<int64_t> strides(v.strides().begin(), v.strides().end());
+  strides[0] = v.size(1) * v.size(2) * v.size(3) * v.size(4);
+  return v.as_strided(v.sizes(), strides, v.storage_offset());
+}
+
+at::Tensor piece_source(const Piece& pc, const at::Tensor& x, const std::optional<at::Tensor>& cache) {
+  return time_slice(pc.source == Piece::kX ? x : *cache, pc.f0, pc.len);
+}
+
+at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
+
+// The weight frames of a piece; summed taps added in fp32 (float64 for float64), rounded once.
+at::Tensor piece_weight(const Piece& pc, const at::Tensor& weight) {
+  if (pc.summed == 1) return weight.narrow(2, pc.tap0, pc.len);
+  const at::Tensor first =
+      weight.narrow(2, pc.tap0, pc.summed).sum(2, /*keepdim=*/true, acc_type(weight.scalar_type())).to(weight.scalar_type());
+  if (pc.len == 1) return first;
+  return at::cat({first, weight.narrow(2, pc.tap0 + pc.summed, pc.len - 1)}, 2);
+}
+
+// A piece's weight gradient into grad_w: the first frame's to each summed tap.
+void add_piece_weight_grad(const Piece& pc, at::Tensor& grad_w, const at::Tensor& gw) {
+  grad_w.narrow(2, pc.tap0, pc.summed).add_(gw.narrow(2, 0, 1));
+  if (pc.len > 1) grad_w.narrow(2, pc.tap0 + pc.summed, pc.len - 1).add_(gw.narrow(2, 1, pc.len - 1));
+}
+
+// Convolution of `len` frames to one output frame (time stride irrelevant). One frame goes through the
+// 2-D convolution: ATen sends single-frame 3-D convolutions to its slow unfold path (slow_conv3d).
+at::Tensor conv_frames(const Geometry& g, const at::Tensor& src, const at::Tensor& w) {
+  if (src.size(2) == 1) {
+    return at::convolution(src.select(2, 0), w.select(2, 0), std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}, {1, 1}, false,
+                           {0, 0}, 1)
+        .unsqueeze(2);
+  }
+  return at::convolution(src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false, {0, 0, 0}, 1);
+}
+
+// -> grad_src, grad_w of conv_frames.
+std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const at::Tensor& grad_out,
+                                                        const at::Tensor& src, const at::Tensor& w) {
+  if (src.size(2) == 1) {
+    auto [gs, gw, unused] = at::convolution_backward(grad_out.select(2, 0), src.select(2, 0), w.select(2, 0),
+                                                     std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}, {1, 1}, false,
+                                                     {0, 0}, 1, {true, true, false});
+    return {gs.unsqueeze(2), gw.unsqueeze(2)};
+  }
+  auto [gs, gw, unused] = at::convolution_backward(grad_out, src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw},
+                                                   {1, 1, 1}, false, {0, 0, 0}, 1, {true, true, false});
+  return {gs, gw};
+}
+
+// Bulk output frames per ATen call. A chunk's temporaries: its output, and for NCDHW also a dense copy
+// of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small NCDHW
+// chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame chunks,
+// 2.5 s in 2-frame chunks, 2.1 s in one call). So: channels-last, about 1/16 of the output per call
+// (at least 4 MiB); NCDHW, about 1/4 (at least 16 MiB). Small tensors go in one call.
+int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
+  const int64_t min_bytes = channels_last ? (int64_t{4} << 20) : (int64_t{16} << 20);
+  const int64_t per_output = channels_last ? 16 : 4;
+  const int64_t n_bulk = g.t_out - g.j_bulk;
+  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
+  const int64_t target = std::max(min_bytes, n_bulk * frame_bytes / per_output);
+  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+}
+
+// x frames read by output frames [ja, jb): [ja*st - (kt - 1), (jb - 1)*st + 1).
+at::Tensor bulk_source(const Geometry& g, const at::Tensor& x, int64_t ja, int64_t jb) {
+  const int64_t f0 = ja * g.st - (g.kt - 1);
+  return time_slice(x, f0, (jb - 1) * g.st + 1 - f0);
+}
+
+}  // namespace
+
+at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor& weight,
+                        const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& cache) {
+  const auto fmt = x.suggest_memory_format();
+  // The output follows x's layout: ATen would pick channels-last for a channels-last weight too.
+  const at::Tensor w = weight.contiguous(fmt);
+  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
+  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
+  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
+    const int64_t jb = std::min(ja + chunk, g.t_out);
+    y.narrow(2, ja, jb - ja)
+        .copy_(at::convolution(bulk_source(g, x, ja, jb), w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1},
+                               /*transposed=*/false, {0, 0, 0}, /*groups=*/1));
+  }
+  if (g.j_bulk > 0) {
+    at::Tensor head = y.narrow(2, 0, g.j_bulk);
+    if (bias) {
+      head.copy_(bias->view({1, g.o, 1, 1, 1}).expand_as(head));
+    } else {
+      head.zero_();
+    }
+    for (const Piece& pc : pieces(g)) {
+      y.narrow(2, pc.j, 1).add_(conv_frames(g, piece_source(pc, x, cache), piece_weight(pc, w)));
+    }
+  }
+  return y;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> aten_backward(
+    const Geometry& g, const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight, bool has_bias,
+    const std::optional<at::Tensor>& cache) {
+  const auto fmt = x.suggest_memory_format();
+  const at::ScalarType acc = acc_type(weight.scalar_type());
+  const at::Tensor w = weight.contiguous(fmt);
+  at::Tensor grad_x = empty_output(x.sizes(), x.options().memory_format(fmt));
+  grad_x.zero_();
+  at::Tensor grad_w = at::zeros(weight.sizes(), weight.options().dtype(acc));
+  at::Tensor grad_b = has_bias ? grad_y.sum({0, 2, 3, 4}, false, acc).to(weight.scalar_type()) : at::empty({0}, x.options());
+  at::Tensor grad_cache = cache ? at::zeros_like(*cache) : at::empty({0}, x.options());
+  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
+  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
+    const int64_t jb = std::min(ja + chunk, g.t_out);
+    const at::Tensor src = bulk_source(g, x, ja, jb);
+    auto [gsrc, gw, unused] = at::convolution_backward(
+        time_slice(grad_y, ja, jb - ja), src, w, std::nullopt, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false,
+        {0, 0, 0}, 1, {true, true, false});
+    // Chunks' input windows overlap by k_t - s_t frames: accumulate.
+    grad_x.narrow(2, ja * g.st - (g.kt - 1), src.size(2)).add_(gsrc);
+    grad_w.add_(gw.to(acc));
+  }
+  for (const Piece& pc : pieces(g)) {
+    const at::Tensor src = piece_source(pc, x, cache);
+    auto [gsrc, gw] = conv_frames_backward(g, time_slice(grad_y, pc.j, 1), src, piece_weight(pc, w));
+    (pc.source == Piece::kX ? grad_x : grad_cache).narrow(2, pc.f0, pc.len).add_(gsrc);
+    add_piece_weight_grad(pc, grad_w, gw.to(acc));
+  }
+  return {grad_x, grad_w.to(weight.scalar_type()).contiguous(), grad_b, grad_cache};
+}
+
+}  // namespace lavin_fast::conv

@@ -1,0 +1,34 @@
+// The simt backend of causal_conv3d: the CUDA forward kernel under the SIMT emulator for bf16 / fp16
+// (fp32 and float64 keep the ATen composite, as on CUDA), the emulator's errors as c10::Error.
+#include "conv/causal_conv3d_simt.h"
+
+#include <c10/util/Exception.h>
+
+#include "common/elem_type_of.h"
+#include "conv/causal_conv3d_simt_launch.h"
+#include "simt/mode.h"
+
+namespace lavin_fast::conv {
+namespace {
+
+void fwd(const CausalConv3dParams& p, c10::ScalarType dtype) {
+  const lf::emu::Mode m = lf::emu::mode();
+  bool ok = false;
+  try {
+    ok = simt::causal_conv3d_fwd(p, elem_type_of(dtype), m.schedule, m.seed);
+  } catch (const lf::emu::Error& e) {
+    TORCH_CHECK(false, "lavin_fast: causal_conv3d forward (simt): ", e.what());
+  }
+  TORCH_INTERNAL_ASSERT(ok, "lavin_fast: causal_conv3d forward (simt): the launcher rejected its arguments");
+}
+
+bool takes(c10::ScalarType t) { return t == c10::kBFloat16 || t == c10::kHalf; }
+
+}  // namespace
+
+const Backend& simt_backend() {
+  static const Backend kSimt{&fwd, &takes};
+  return kSimt;
+}
+
+}  // namespace lavin_fast::conv

@@ -1,0 +1,35 @@
+// The causal_conv3d kernel (causal_conv3d_kernel.cuh) compiled by g++ against the SIMT emulator,
+// launched by the launch logic the CUDA launcher uses (causal_conv3d_launch.h).
+#include "conv/causal_conv3d_simt_launch.h"
+
+#include "conv/causal_conv3d_launch.h"
+
+namespace lavin_fast::simt {
+namespace {
+
+struct EmulatorLaunch {
+  lf::emu::Schedule schedule;
+  uint64_t seed;
+
+  template <typename... P, typename... A>
+  bool operator()(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
+    lf::emu::LaunchConfig cfg;
+    cfg.kernel = name;
+    cfg.grid = grid;
+    cfg.block = block;
+    cfg.dynamic_smem = smem;
+    cfg.schedule = schedule;
+    cfg.seed = seed;
+    lf::emu::launch(cfg, kernel, args...);  // throws lf::emu::Error
+    return true;
+  }
+};
+
+}  // namespace
+
+bool causal_conv3d_fwd(const conv::CausalConv3dParams& p, ElemType type, lf::emu::Schedule schedule, uint64_t seed) {
+  EmulatorLaunch launch{schedule, seed};
+  return conv_simt::launch_causal_conv3d_fwd(p, type, launch) == conv_simt::LaunchStatus::kOk;
+}
+
+}  // namespace lavin_fast::simt
