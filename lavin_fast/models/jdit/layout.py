@@ -12,13 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lavin_fast.packing.pack import cu_seqlens_of as cu_seqlens
 from lavin_fast.packing.positions import joint_positions
-
-
-def cu_seqlens(lengths, device=None):
-    out = torch.zeros(len(lengths) + 1, dtype=torch.int32)
-    out[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int64), 0).to(torch.int32)
-    return out.to(device)
 
 
 @dataclass
