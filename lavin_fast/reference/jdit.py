@@ -48,9 +48,9 @@ def unpatchify(tokens, channels=LATENT_CHANNELS):
 def timestep_embedding(t, dim=FREQ_DIM, max_period=10000.0):
     """Sinusoid of continuous t: [cos(t * f_i), sin(t * f_i)], f_i = max_period^(-i / (dim/2))."""
     half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device)
-                      / half)
-    args = t[:, None].float() * freqs[None]
+    c = torch.promote_types(t.dtype, torch.float32)  # fp32 as released; fp64 for fp64 t
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=c, device=t.device) / half)
+    args = t[:, None].to(c) * freqs[None]
     emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
     if dim % 2:
         emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
@@ -78,13 +78,14 @@ def rope_sections(head_dim):
     return (head_dim - 2 * part, part, part)
 
 
-def rope_cos_sin(positions, head_dim, base=10000.0, sections=None):
-    """cos, sin (N, head_dim) in fp32 for integer positions (N, 3) = (t, h, w), rotate-half per part."""
+def rope_cos_sin(positions, head_dim, base=10000.0, sections=None, dtype=torch.float32):
+    """cos, sin (N, head_dim) for integer positions (N, 3) = (t, h, w), rotate-half per part. Computed
+    in fp32 as released (fp64 when asked, for the float64 reference)."""
     sections = sections or rope_sections(head_dim)
     cos, sin = [], []
     for axis, d in enumerate(sections):
-        inv_freq = base ** (-torch.arange(0, d, 2, dtype=torch.float32, device=positions.device) / d)
-        ang = positions[:, axis].float()[:, None] * inv_freq[None]
+        inv_freq = base ** (-torch.arange(0, d, 2, dtype=dtype, device=positions.device) / d)
+        ang = positions[:, axis].to(dtype)[:, None] * inv_freq[None]
         ang = torch.cat([ang, ang], dim=-1)
         cos.append(ang.cos())
         sin.append(ang.sin())
@@ -120,7 +121,7 @@ class RotaryEmbedding3D(nn.Module):
 
     def forward(self, t_frames, h, w, device=None, dtype=torch.float32):
         cos, sin = rope_cos_sin(joint_positions(t_frames, h, w, device), self.head_dim, self.base,
-                                self.sections)
+                                self.sections, torch.promote_types(dtype, torch.float32))
         return cos.to(dtype), sin.to(dtype)
 
 

@@ -56,5 +56,5 @@ def qk_norm_rope(x, weight, positions, num_heads, *, eps=1e-6):
         y = y * weight.to(c)
     y = y.to(x.dtype).unflatten(-1, (num_heads, -1))
     d = y.shape[-1]
-    cos, sin = rope_cos_sin(positions, d)
+    cos, sin = rope_cos_sin(positions, d, dtype=c)
     return apply_rope(y, cos.to(y.dtype), sin.to(y.dtype), rope_sections(d))
