@@ -25,3 +25,4 @@ __all__ = [
     "rms_norm",
     "rms_norm_modulate",
 ]
+from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention  # noqa: E402,F401

@@ -1,0 +1,182 @@
+"""Varlen (packed) attention as PyTorch operators: fake kernels, autograd, and the public function.
+
+Shapes (FlashAttention's varlen convention): q (total_q, H, D), k/v (total_k, H_kv, D) with
+H % H_kv == 0 (GQA; query head h reads KV head h // (H // H_kv)); cu_seqlens_q/k int32 (S + 1,) give
+the segments; fp32, bf16 or fp16 with fp32 compute. Masks (all optional, combinable with the
+segments' block-diagonal mask): causal (bottom-right aligned), block-causal by frame ids, and a
+block-sparse TileMask. See docs/attention.md.
+"""
+
+import math
+
+import torch
+
+from lavin_fast._native import load
+from lavin_fast.attention.tile_mask import TileMask
+
+load()
+_ops = torch.ops.lavin_fast
+
+_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+
+
+# ---- fake (meta) kernels: shapes only; the native kernels check values ----
+
+@torch.library.register_fake("lavin_fast::varlen_attention")
+def _varlen_attention_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                           softmax_scale, causal, frame_ids_q, frame_ids_k, tile_mask, tile_q, tile_k):
+    out = torch.empty_like(q, memory_format=torch.contiguous_format)
+    lse = q.new_empty((q.shape[1], q.shape[0]), dtype=torch.float32)
+    return out, lse
+
+
+@torch.library.register_fake("lavin_fast::varlen_attention_backward")
+def _varlen_attention_backward_fake(grad_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k,
+                                    max_seqlen_q, max_seqlen_k, softmax_scale, causal, frame_ids_q,
+                                    frame_ids_k, tile_mask, tile_q, tile_k, deterministic):
+    return tuple(torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v))
+
+
+# ---- autograd: differentiable in q, k, v; lse is an auxiliary output without gradient ----
+
+def _setup(ctx, inputs, output):
+    (q, k, v, cu_q, cu_k, max_q, max_k, scale, causal, frame_q, frame_k, tiles, tile_q, tile_k) = inputs
+    ctx.args = (max_q, max_k, scale, causal, tile_q, tile_k)
+    ctx.save_for_backward(q, k, v, output[0], output[1], cu_q, cu_k, frame_q, frame_k, tiles)
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward_with(ctx, grad_out, deterministic):
+    q, k, v, out, lse, cu_q, cu_k, frame_q, frame_k, tiles = ctx.saved_tensors
+    max_q, max_k, scale, causal, tile_q, tile_k = ctx.args
+    return _ops.varlen_attention_backward(grad_out, q, k, v, out, lse, cu_q, cu_k, max_q, max_k, scale,
+                                          causal, frame_q, frame_k, tiles, tile_q, tile_k,
+                                          deterministic)
+
+
+def _backward(ctx, grad_out, _grad_lse):
+    gq, gk, gv = _backward_with(ctx, grad_out, torch.are_deterministic_algorithms_enabled())
+    return gq, gk, gv, None, None, None, None, None, None, None, None, None, None, None
+
+
+torch.library.register_autograd("lavin_fast::varlen_attention", _backward, setup_context=_setup)
+
+
+class _DeterministicVarlenAttention(torch.autograd.Function):
+    """The same op, with the backward's deterministic mode forced on (the schema of the forward has
+    no such flag, so the request travels through this Function)."""
+
+    @staticmethod
+    def forward(q, k, v, *rest):
+        return _ops.varlen_attention(q, k, v, *rest)
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _setup(ctx, inputs, output)
+
+    @staticmethod
+    def backward(ctx, grad_out, _grad_lse):
+        gq, gk, gv = _backward_with(ctx, grad_out, True)
+        return gq, gk, gv, *([None] * 11)
+
+
+# ---- argument checks of the public function ----
+# Shapes, dtypes and devices only (they trace under torch.compile); the native op repeats them and
+# also checks the values of cu_seqlens (on the CPU) against the totals and max_seqlen.
+
+def _dtype_str(t):
+    return str(t.dtype).removeprefix("torch.") if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def _fail(cls, msg):
+    raise cls(f"lavin_fast.varlen_attention: {msg}")
+
+
+def _check_tensor(name, t, dtypes, dims, layout, device):
+    if not isinstance(t, torch.Tensor):
+        _fail(TypeError, f"argument '{name}' must be a Tensor, got {type(t).__name__}")
+    if t.dtype not in dtypes:
+        allowed = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
+        _fail(TypeError, f"argument '{name}' must have dtype {allowed}, got {_dtype_str(t)}")
+    if t.dim() != dims:
+        _fail(ValueError, f"argument '{name}' must be {dims}-D {layout}, got shape {tuple(t.shape)}")
+    if device is not None and t.device != device:
+        _fail(ValueError, f"argument '{name}' must be on {device} (the device of 'q'), got {t.device}")
+
+
+def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, frame_ids_q,
+                frame_ids_k, tile_mask):
+    _check_tensor("q", q, _FLOATS, 3, "(total_q, H, D)", None)
+    for name, t in (("k", k), ("v", v)):
+        _check_tensor(name, t, (q.dtype,), 3, "(total_k, H_kv, D)", q.device)
+    H, D = q.shape[1], q.shape[2]
+    if k.shape[2] != D:
+        _fail(ValueError, f"argument 'k' must have shape (total_k, H_kv, D) with D = q.shape[2] = {D}, "
+                          f"got {tuple(k.shape)}")
+    if v.shape != k.shape:
+        _fail(ValueError, f"argument 'v' must have the shape of 'k' {tuple(k.shape)}, got {tuple(v.shape)}")
+    if k.shape[1] < 1 or H % k.shape[1] != 0:
+        _fail(ValueError, f"the number of query heads H = q.shape[1] = {H} must be a multiple of the "
+                          f"number of KV heads H_kv = k.shape[1] = {k.shape[1]}")
+    for name, t in (("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k", cu_seqlens_k)):
+        _check_tensor(name, t, (torch.int32,), 1, "(S + 1,)", q.device)
+    if cu_seqlens_q.shape != cu_seqlens_k.shape:
+        _fail(ValueError, f"argument 'cu_seqlens_k' must have the length of 'cu_seqlens_q' (S + 1 = "
+                          f"{cu_seqlens_q.shape[0]}), got {cu_seqlens_k.shape[0]}")
+    for name, m in (("max_seqlen_q", max_seqlen_q), ("max_seqlen_k", max_seqlen_k)):
+        if not isinstance(m, (int, torch.SymInt)) or isinstance(m, bool):
+            _fail(TypeError, f"argument '{name}' must be an int, got {type(m).__name__}")
+        if m < 0:
+            _fail(ValueError, f"argument '{name}' must be >= 0, got {m}")
+    if (frame_ids_q is None) != (frame_ids_k is None):
+        _fail(ValueError, "arguments 'frame_ids_q' and 'frame_ids_k' must be given together")
+    if frame_ids_q is not None:
+        for name, t, total, layout in (("frame_ids_q", frame_ids_q, q.shape[0], "(total_q,)"),
+                                       ("frame_ids_k", frame_ids_k, k.shape[0], "(total_k,)")):
+            _check_tensor(name, t, (torch.int32,), 1, layout, q.device)
+            if t.shape[0] != total:
+                _fail(ValueError, f"argument '{name}' must have shape {layout} = ({total},), got "
+                                  f"{tuple(t.shape)}")
+    if tile_mask is not None:
+        if not isinstance(tile_mask, TileMask):
+            _fail(TypeError, "argument 'tile_mask' must be a lavin_fast.attention.TileMask, got "
+                             f"{type(tile_mask).__name__}")
+        expected = (cu_seqlens_q.shape[0] - 1,
+                    *TileMask.num_tiles(max_seqlen_q, max_seqlen_k, tile_mask.tile_q, tile_mask.tile_k))
+        if tuple(tile_mask.mask.shape) != expected:
+            _fail(ValueError, "argument 'tile_mask' must have shape (S, ceil(max_seqlen_q / tile_q), "
+                              f"ceil(max_seqlen_k / tile_k)) = {expected}, got {tuple(tile_mask.mask.shape)}")
+        if tile_mask.mask.device != q.device:
+            _fail(ValueError, f"argument 'tile_mask' must be on {q.device} (the device of 'q'), got "
+                              f"{tile_mask.mask.device}")
+
+
+# ---- public function ----
+
+def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, *,
+                     softmax_scale=None, causal=False, frame_ids_q=None, frame_ids_k=None,
+                     tile_mask=None, deterministic=False):
+    """Attention over packed variable-length segments, with GQA and combinable masks.
+
+    q: (total_q, H, D); k, v: (total_k, H_kv, D), H % H_kv == 0; cu_seqlens_q/k: int32 (S + 1,)
+    segment offsets (segment s: queries [cu_q[s], cu_q[s+1]), keys [cu_k[s], cu_k[s+1])); max_seqlen_*
+    >= the longest segment. Query i of a segment sees key j when every enabled mask allows it:
+      causal:      j <= i + (len_k - len_q)  (bottom-right aligned, as FlashAttention)
+      frame_ids:   frame_ids_k[j] <= frame_ids_q[i]  (int32 (total_q,), (total_k,); block-causal)
+      tile_mask:   tile_mask.mask[s, i // tile_q, j // tile_k]  (TileMask; masked tiles cost nothing)
+    softmax_scale defaults to 1/sqrt(D). deterministic=True makes the backward bitwise reproducible on
+    every backend (the CPU backward always is).
+
+    Returns (out (total_q, H, D) in q's dtype, lse (H, total_q) float32 natural-log log-sum-exp). A
+    query that sees no key gets out = 0 and lse = -inf. Differentiable in q, k and v (not lse).
+    """
+    _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, frame_ids_q,
+                frame_ids_k, tile_mask)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if softmax_scale is None else float(softmax_scale)
+    tiles, tile_q, tile_k = (None, 0, 0) if tile_mask is None else (
+        tile_mask.mask, tile_mask.tile_q, tile_mask.tile_k)
+    args = (q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, scale, bool(causal),
+            frame_ids_q, frame_ids_k, tiles, tile_q, tile_k)
+    if deterministic and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
+        return _DeterministicVarlenAttention.apply(*args)
+    return _ops.varlen_attention(*args)
