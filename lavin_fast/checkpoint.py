@@ -1,0 +1,36 @@
+"""Load a J-DiT from a released safetensors file: strips wrapper prefixes, infers the configuration
+from the shapes (head_dim 72 as released unless told otherwise) and loads strictly."""
+
+import re
+
+import torch
+
+PREFIXES = ("model.", "module.", "_orig_mod.")
+
+
+def strip_prefix(sd):
+    for p in PREFIXES:
+        if sd and all(k.startswith(p) for k in sd):
+            return strip_prefix({k[len(p):]: v for k, v in sd.items()})
+    return sd
+
+
+def jdit_config(sd, head_dim=72):
+    hidden = sd["prompt_embed"].shape[1]
+    depth = 1 + max(int(m.group(1)) for k in sd if (m := re.match(r"blocks\.(\d+)\.", k)))
+    heads = hidden // head_dim
+    kv_heads = sd["blocks.0.joint_attn.x_k.weight"].shape[0] // head_dim
+    return dict(hidden_size=hidden, depth=depth, num_heads=heads, kv_group=heads // kv_heads)
+
+
+def load_jdit(path, head_dim=72, dtype=None, device=None):
+    from safetensors.torch import load_file
+
+    from lavin_fast.models.jdit import LaVinDiT
+    sd = strip_prefix({k: v for k, v in load_file(path).items()
+                       if not k.startswith(("input.", "output"))})
+    cfg = jdit_config(sd, head_dim)
+    with torch.device("meta"):
+        model = LaVinDiT(**cfg)
+    model.load_state_dict(sd, strict=True, assign=True)
+    return model.to(device=device, dtype=dtype), cfg
