@@ -26,3 +26,4 @@ __all__ = [
     "rms_norm_modulate",
 ]
 from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention  # noqa: E402,F401
+from lavin_fast.rope import QKNormRoPE, RotaryEmbedding3D, qk_norm_rope  # noqa: E402,F401

@@ -8,3 +8,6 @@ from lavin_fast.reference.norms import gated_rms_residual, rms_norm, rms_norm_mo
 
 __all__ = ["gated_rms_residual", "rms_norm", "rms_norm_modulate"]
 from lavin_fast.reference.attention import varlen_attention  # noqa: E402
+from lavin_fast.reference.rope import apply_rope_3d, qk_norm_rope  # noqa: E402
+
+__all__ += ["apply_rope_3d", "qk_norm_rope"]
