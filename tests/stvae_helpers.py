@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 import safetensors
 import safetensors.torch
 import torch
@@ -40,3 +42,13 @@ def random_model(config=TINY, seed=0, dtype=torch.float32):
 def rel_err(a, b):
     a, b = a.double(), b.double()
     return ((a - b).norm() / b.norm()).item()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The tiny test models gain nothing from threads; on a busy 2-core machine OpenMP spin-waits
+    make them 100x slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -12,7 +12,7 @@ from lavin_fast.models.stvae import (
     normalize_latent,
 )
 from lavin_fast.reference import stvae as ref
-from tests.stvae_helpers import RELEASED_KEYS, TINY, golden, random_model, rel_err
+from tests.stvae_helpers import RELEASED_KEYS, TINY, golden, one_thread, random_model, rel_err  # noqa: F401
 
 
 def test_golden_matches_released_code():

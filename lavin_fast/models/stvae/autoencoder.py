@@ -145,19 +145,24 @@ class AutoencoderKLSTVAE(nn.Module):
         return decode_chunked(self.decoder, z, chunk_latents, norm, self.time_factor)
 
     def tiled_decode(self, z, tile, chunk_latents=None, norm="exact"):
-        """Decode overlapping tile x tile latent tiles (overlap tile_overlap_factor) and cross-fade the
-        seams linearly, as the release and diffusers do. Each tile has its own GroupNorm statistics and
-        zero padding at its borders, so the result differs from one pass near the seams (docs/stvae.md)."""
+        """Decode overlapping tile x tile latent tiles and cross-fade the overlaps linearly, as the
+        release and diffusers do (overlap tile_overlap_factor). Unlike the release, tiles stop once
+        the frame is covered and the last tile in a row or column is kept whole, so one tile covering
+        the frame is exactly the untiled decode. Each tile has its own GroupNorm statistics and zero
+        padding at its borders, so seams differ from one pass (measured in docs/stvae.md)."""
         up = 2 ** (len(self.decoder.up_blocks) - 1)
-        stride = int(tile * (1 - self.tile_overlap_factor))
-        blend = int(tile * up * self.tile_overlap_factor)
-        keep = tile * up - blend
-        rows = []
-        for i in range(0, z.shape[3], stride):
-            row = []
-            for j in range(0, z.shape[4], stride):
-                row.append(self._decode(z[:, :, :, i:i + tile, j:j + tile], chunk_latents, norm))
-            rows.append(row)
+        stride = max(1, int(tile * (1 - self.tile_overlap_factor)))
+        blend = (tile - stride) * up
+
+        def starts(n):
+            s = [0]
+            while s[-1] + tile < n:
+                s.append(s[-1] + stride)
+            return s
+
+        rows_at, cols_at = starts(z.shape[3]), starts(z.shape[4])
+        rows = [[self._decode(z[:, :, :, i:i + tile, j:j + tile], chunk_latents, norm) for j in cols_at]
+                for i in rows_at]
         out_rows = []
         for i, row in enumerate(rows):
             parts = []
@@ -166,7 +171,9 @@ class AutoencoderKLSTVAE(nn.Module):
                     t = _blend(rows[i - 1][j], t, blend, 3)
                 if j > 0:
                     t = _blend(row[j - 1], t, blend, 4)
-                parts.append(t[:, :, :, :keep, :keep])
+                h = stride * up if i < len(rows) - 1 else t.shape[3]
+                w = stride * up if j < len(row) - 1 else t.shape[4]
+                parts.append(t[:, :, :, :h, :w])
             out_rows.append(torch.cat(parts, dim=4))
         return torch.cat(out_rows, dim=3)
 
