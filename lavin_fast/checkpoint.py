@@ -1,6 +1,8 @@
-"""Load a J-DiT from a released safetensors file: strips wrapper prefixes, infers the configuration
-from the shapes (head_dim 72 as released unless told otherwise) and loads strictly."""
+"""Load the released models from safetensors files: strips wrapper prefixes and non-model tensors,
+takes the configuration from the shapes (J-DiT: head_dim 72 as released unless told otherwise) or the
+file's `config` metadata (ST-VAE), and loads strictly."""
 
+import json
 import re
 
 import torch
@@ -34,3 +36,18 @@ def load_jdit(path, head_dim=72, dtype=None, device=None):
         model = LaVinDiT(**cfg)
     model.load_state_dict(sd, strict=True, assign=True)
     return model.to(device=device, dtype=dtype), cfg
+
+
+def load_stvae(path, dtype=None, device=None):
+    """The ST-VAE; released configuration unless the file's metadata holds a `config` JSON."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from lavin_fast.models.stvae import AutoencoderKLSTVAE
+    meta = safe_open(path, "pt").metadata() or {}
+    cfg = json.loads(meta["config"]) if "config" in meta else {}
+    sd = strip_prefix({k: v for k, v in load_file(path).items()
+                       if not k.startswith(("input.", "posterior.", "decoded"))})
+    model = AutoencoderKLSTVAE(**cfg)
+    model.load_state_dict(sd, strict=True)
+    return model.to(device=device, dtype=dtype)

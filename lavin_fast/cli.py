@@ -66,11 +66,8 @@ def _load_vae(path):
     if path is None:
         from lavin_fast.sampling.toy_vae import ToyVAE
         return ToyVAE()
-    try:
-        from lavin_fast.models.stvae import AutoencoderKLSTVAE
-    except ImportError as e:
-        raise SystemExit(f"lavin-fast generate: --vae needs lavin_fast.models.stvae, not in this build ({e})")
-    return AutoencoderKLSTVAE.from_safetensors(path)
+    from lavin_fast.checkpoint import load_stvae
+    return load_stvae(path)
 
 
 def cmd_generate(args):

@@ -1,14 +1,12 @@
-"""J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, RotaryEmbedding3D,
-and the patch embedders (Linear 64 -> D, LayerNorm)."""
+"""J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, and the patch
+embedders (Linear 64 -> D, LayerNorm). RotaryEmbedding3D is lavin_fast.rope's (re-exported here)."""
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lavin_fast.norms import rms_norm_modulate
-from lavin_fast.packing.positions import joint_positions
-from lavin_fast.reference.jdit import (FREQ_DIM, TOKEN_DIM, mlp_hidden, rope_cos_sin, rope_sections,
-                                       timestep_embedding)
+from lavin_fast.reference.jdit import FREQ_DIM, TOKEN_DIM, mlp_hidden, timestep_embedding
+from lavin_fast.rope import RotaryEmbedding3D  # noqa: F401  (re-exported: the drop-in 3-D RoPE)
 
 EPS = 1e-6
 
@@ -72,24 +70,3 @@ class FinalLayer(nn.Module):
         if scale.dtype != x.dtype:
             scale = scale.to(x.dtype)
         return self.linear(rms_norm_modulate(x, scale, None, self.eps, cu_seqlens=cu_seqlens))
-
-
-class RotaryEmbedding3D(nn.Module):
-    """3-D RoPE tables for LaVin-DiT's joint grid: head_dim split in thirds for (t, h, w), base 10000,
-    rotate-half inside each third. No parameters.
-
-    forward(T, H, W) -> (cos, sin), each (T*H*W, head_dim) fp32, for the joint sequence of T frames
-    (condition frames first); forward(positions=...) for arbitrary (N, 3) integer positions (packed
-    samples). The fused model does not need the tables (qk_norm_rope computes them in-register);
-    they serve code that applies RoPE itself."""
-
-    def __init__(self, head_dim, base=10000.0, sections=None):
-        super().__init__()
-        self.head_dim, self.base = head_dim, base
-        self.sections = tuple(sections or rope_sections(head_dim))
-
-    def forward(self, T=None, H=None, W=None, positions=None, device=None, dtype=torch.float32):
-        if positions is None:
-            positions = joint_positions(T, 0, H, W)
-        cos, sin = rope_cos_sin(positions.to(device), self.head_dim, self.base, self.sections)
-        return cos.to(dtype), sin.to(dtype)

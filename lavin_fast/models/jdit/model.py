@@ -5,7 +5,7 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from lavin_fast.models.jdit.block import Block
-from lavin_fast.models.jdit.layers import FinalLayer, RotaryEmbedding3D, TimestepEmbedder, patch_embedder
+from lavin_fast.models.jdit.layers import FinalLayer, TimestepEmbedder, patch_embedder
 from lavin_fast.models.jdit.layout import JointLayout
 from lavin_fast.reference.jdit import TOKEN_DIM, unpatchify
 
@@ -37,7 +37,6 @@ class LaVinDiT(nn.Module):
         self.t_embedder = TimestepEmbedder(hidden_size, **kw)
         self.blocks = nn.ModuleList(Block(hidden_size, num_heads, kv_group, eps, **kw) for _ in range(depth))
         self.final_layer = FinalLayer(hidden_size, eps=eps, **kw)
-        self.rope = RotaryEmbedding3D(self.head_dim)
         if device != torch.device("meta") and device != "meta":
             nn.init.normal_(self.prompt_embed, std=0.02)
             nn.init.normal_(self.answer_embed, std=0.02)
