@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from bench.report_attention import section as attention_section  # noqa: E402
 
 # The forward targets on this machine.
 TARGET_VS_COMPILE = 2.0
@@ -172,6 +174,7 @@ def report(data):
            f"fwd targets: C >= {TARGET_VS_COMPILE:g}x torch.compile, E >= {TARGET_VS_EAGER:g}x eager, "
            f"B >= {100 * TARGET_COPY_FRACTION:.0f}% of copy_ bandwidth.",
            f"forward rows meeting all three targets: {sum(met)}/{len(met)}"]
+    out += attention_section(benchmarks)
     return "\n".join(out)
 
 

@@ -109,3 +109,8 @@ def with_backends(names, values=((),)):
             v = v if isinstance(v, tuple) else (v,)
             params.append(pytest.param(backend, *v, id="-".join([backend, *map(str, v)])))
     return pytest.mark.parametrize(names, params)
+
+
+# ---- attention (tests/test_attention*.py): the backends its kernels exist on. attn-cuda adds "simt"
+# here once the CUDA kernels run under the emulator.
+ATTENTION_BACKENDS = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

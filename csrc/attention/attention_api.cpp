@@ -53,18 +53,21 @@ void check_qkv(const char* op, const Backend& be, const at::Tensor& q, const at:
                     why ? why : "");
 }
 
-// cu_seqlens: int32 1-D (S + 1,) on q's device; on backends that validate values also: starts at 0,
-// non-decreasing, ends at `total`, every segment length <= max_seqlen. Returns S.
-int64_t check_cu(const char* op, const Backend& be, const char* name, const at::Tensor& cu,
-                 int64_t total, const char* total_name, const char* max_name, int64_t max_seqlen,
-                 const at::Tensor& q) {
+// cu_seqlens: int32 1-D (S + 1,) on q's device, max_seqlen in [0, 2^31 - 1].
+void check_cu_meta(const char* op, const char* name, const at::Tensor& cu, const char* max_name,
+                   int64_t max_seqlen, const at::Tensor& q) {
   check_same_device(op, name, cu, q, "q");
   check_dtype(op, name, cu, {at::kInt});
   TORCH_CHECK_VALUE(cu.dim() == 1 && cu.size(0) >= 1, op, ": argument '", name,
                     "' must be 1-D (S + 1,) with S >= 0 segments, got shape ", shape_str(cu.sizes()));
   TORCH_CHECK_VALUE(max_seqlen >= 0 && max_seqlen <= std::numeric_limits<int32_t>::max(), op,
                     ": argument '", max_name, "' must be in [0, 2^31 - 1], got ", max_seqlen);
-  if (!be.validates_cu_seqlens) return cu.size(0) - 1;
+}
+
+// Values (backends that validate them, i.e. CPU tensors): starts at 0, non-decreasing, ends at
+// `total`, every segment length <= max_seqlen.
+void check_cu_values(const char* op, const char* name, const at::Tensor& cu, int64_t total,
+                     const char* total_name, const char* max_name, int64_t max_seqlen) {
   const at::Tensor c = cu.contiguous();
   const int32_t* p = c.const_data_ptr<int32_t>();
   const int64_t n = c.size(0);
@@ -80,7 +83,6 @@ int64_t check_cu(const char* op, const Backend& be, const char* name, const at::
   TORCH_CHECK_VALUE(longest <= max_seqlen, op, ": argument '", max_name,
                     "' must be >= every segment length of '", name, "' (the longest is ", longest,
                     "), got ", max_seqlen);
-  return n - 1;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -99,13 +101,18 @@ Prepared prepare(const char* op, const Backend& be, const at::Tensor& q, const a
                  const std::optional<at::Tensor>& tile_mask, int64_t tile_q, int64_t tile_k) {
   check_qkv(op, be, q, k, v);
   const int64_t total_q = q.size(0), total_k = k.size(0);
-  const int64_t S = check_cu(op, be, "cu_seqlens_q", cu_seqlens_q, total_q, "total_q = q.shape[0]",
-                             "max_seqlen_q", max_seqlen_q, q);
-  check_cu(op, be, "cu_seqlens_k", cu_seqlens_k, total_k, "total_k = k.shape[0]", "max_seqlen_k",
-           max_seqlen_k, q);
+  check_cu_meta(op, "cu_seqlens_q", cu_seqlens_q, "max_seqlen_q", max_seqlen_q, q);
+  check_cu_meta(op, "cu_seqlens_k", cu_seqlens_k, "max_seqlen_k", max_seqlen_k, q);
   TORCH_CHECK_VALUE(cu_seqlens_k.size(0) == cu_seqlens_q.size(0), op,
                     ": argument 'cu_seqlens_k' must have the length of 'cu_seqlens_q' (S + 1 = ",
                     cu_seqlens_q.size(0), "), got ", cu_seqlens_k.size(0));
+  const int64_t S = cu_seqlens_q.size(0) - 1;
+  if (be.validates_cu_seqlens) {
+    check_cu_values(op, "cu_seqlens_q", cu_seqlens_q, total_q, "total_q = q.shape[0]", "max_seqlen_q",
+                    max_seqlen_q);
+    check_cu_values(op, "cu_seqlens_k", cu_seqlens_k, total_k, "total_k = k.shape[0]", "max_seqlen_k",
+                    max_seqlen_k);
+  }
   TORCH_CHECK_VALUE(std::isfinite(softmax_scale), op, ": argument 'softmax_scale' must be finite, got ",
                     softmax_scale);
   TORCH_CHECK_VALUE(frame_ids_q.has_value() == frame_ids_k.has_value(), op,
