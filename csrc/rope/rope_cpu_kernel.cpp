@@ -5,9 +5,11 @@
 // cos/sin depend on the token and the pair, not on the head, so a row's values are built once and used
 // for all of its heads. They come from a per-call table over the distinct position values of each axis
 // when it is small (the usual case: t < ~20, h and w < ~64), computed in double and rounded once;
-// otherwise from fp32 sin/cos of the angle on the fly, with the angle's rounding corrected to first
-// order (see row_cos_sin_direct). Measured at T = 10240, 32 heads x 72, fp32, 1 thread: the table
-// path is 1.13x faster than the direct one; LAVIN_FAST_ROPE_TABLE=0 forces the direct path.
+// otherwise from fp32 sin/cos of the angle on the fly, with the angle's rounding corrected (see
+// row_cos_sin_direct). Speed does not decide between them: at T = 10240, k (8 heads x 72, bf16), one
+// thread, the forward took 2.2-2.9 ms of CPU time with the table and 2.4-3.0 ms without, within this
+// shared machine's noise (36 sincos per 576 elements is cheap). The table is kept for its correctly
+// rounded values; LAVIN_FAST_ROPE_TABLE=0 forces the direct path.
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Exception.h>
@@ -17,6 +19,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_vec.h"
@@ -36,13 +39,14 @@ int64_t row_grain(int64_t w) { return std::max<int64_t>(1, (int64_t{1} << 14) / 
 // Tables of at most this many floats (both cos and sin) stay in L2 next to the rows being processed.
 constexpr int64_t kMaxTableFloats = int64_t{1} << 15;
 
-// The columns of one head: the pairs (rope_params.h) and, for the partner gather, runs of consecutive
-// columns whose partners are consecutive too (rotate-half: two runs per section; interleaved: one per
-// column).
+// Buffers are padded by this many floats past their end: the rotation works in whole vectors and lets
+// the last vector of a run spill into the next run (or the padding), which is written after it.
+constexpr int64_t kPad = 2 * fVec::size();
+
+// The pairs of a head (rope_params.h), for the cos/sin of a row.
 struct HeadLayout {
   int d = 0, num_pairs = 0;
-  std::vector<int> j1, j2, axis;           // per pair
-  std::vector<int> run_dst, run_src, run_len;
+  std::vector<int> j1, j2, axis;  // per pair
 
   explicit HeadLayout(const RopeTables& t) : d(t.head_dim), num_pairs(t.num_pairs) {
     for (int a = 0; a < 3; ++a) {
@@ -52,34 +56,23 @@ struct HeadLayout {
         j2.push_back(t.interleaved ? off + 2 * i + 1 : off + n + i);
         axis.push_back(a);
       }
-      if (n == 0) continue;
-      if (t.interleaved) {
-        for (int i = 0; i < n; ++i) {
-          add_run(off + 2 * i, off + 2 * i + 1, 1);
-          add_run(off + 2 * i + 1, off + 2 * i, 1);
-        }
-      } else {
-        add_run(off, off + n, n);
-        add_run(off + n, off, n);
-      }
-    }
-  }
-  void add_run(int dst, int src, int len) {
-    run_dst.push_back(dst);
-    run_src.push_back(src);
-    run_len.push_back(len);
-  }
-  // b[j] = a[partner(j)]
-  void gather_partners(const float* a, float* b) const {
-    for (size_t i = 0; i < run_dst.size(); ++i) {
-      if (run_len[i] == 1) {
-        b[run_dst[i]] = a[run_src[i]];
-      } else {
-        std::memcpy(b + run_dst[i], a + run_src[i], sizeof(float) * run_len[i]);
-      }
     }
   }
 };
+
+// (a0, a1, a2, a3, ...) -> (a1, a0, a3, a2, ...): each interleaved pair's partner.
+inline fVec swap_pairs(const fVec& a) {
+#if defined(CPU_CAPABILITY_AVX512)
+  return _mm512_permute_ps(a, 0xB1);
+#elif defined(CPU_CAPABILITY_AVX2)
+  return _mm256_permute_ps(a, 0xB1);
+#else
+  float buf[fVec::size()];
+  a.store(buf);
+  for (int i = 0; i < fVec::size(); i += 2) std::swap(buf[i], buf[i + 1]);
+  return fVec::loadu(buf);
+#endif
+}
 
 // cos/sin of every (axis, position value, pair of the axis), for positions in [lo[a], lo[a] + count[a]).
 struct CosSinTable {
@@ -131,12 +124,14 @@ CosSinTable make_table(const QkNormRopeFwdParams& p) {
   return tab;
 }
 
-// Per-task scratch: a row's cos/sin per column (C, and S signed: -sin on j1, +sin on j2, so that
-// y = a * C + partner(a) * S), the pairs' values, and fp32 rows.
+// Per-task scratch: a row's cos/sin per pair (pc, ps) and, for interleaved pairs, per column (C, and S
+// signed: -sin on j1, +sin on j2, so that y = a * C + swap_pairs(a) * S); fp32 rows. Zero-filled, so
+// the padding never holds NaN or denormals.
 struct Scratch {
-  std::vector<float> pc, ps, ang, err, C, S, A, B, row;
+  std::vector<float> pc, ps, ang, err, C, S, A, Y;
   Scratch(int num_pairs, int d, int64_t w)
-      : pc(num_pairs), ps(num_pairs), ang(num_pairs), err(num_pairs), C(d), S(d), A(d), B(d), row(w) {}
+      : pc(num_pairs + kPad), ps(num_pairs + kPad), ang(num_pairs), err(num_pairs), C(d + kPad), S(d + kPad),
+        A(w + kPad), Y(w + kPad) {}
 };
 
 // fp32 sin/cos of angle = pos * (hi + lo). The product pos * hi is rounded to fp32 (an error of up to
@@ -181,6 +176,7 @@ void row_cos_sin(const QkNormRopeFwdParams& p, const HeadLayout& L, const CosSin
   } else {
     row_cos_sin_direct(p.rope, L, pos, s);
   }
+  if (!p.rope.interleaved) return;
   for (int k = 0; k < L.num_pairs; ++k) {
     s.C[L.j1[k]] = s.C[L.j2[k]] = s.pc[k];
     s.S[L.j1[k]] = -s.ps[k];
@@ -188,16 +184,50 @@ void row_cos_sin(const QkNormRopeFwdParams& p, const HeadLayout& L, const CosSin
   }
 }
 
-template <typename T>
-float sum_of_squares(const T* x, int64_t d) {
-  fVec acc0(0.f), acc1(0.f);
-  for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
-    fVec a, b;
-    Chunk<T>::load(x + j, n, tag, a, b);
-    acc0 = at::vec::fmadd(a, a, acc0);
-    acc1 = at::vec::fmadd(b, b, acc1);
-  });
-  return at::vec::vec_reduce_all([](fVec u, fVec v) { return u + v; }, acc0 + acc1);
+// out = R(in) for every head of a row (sign = -1: the transpose R^T). in and out are fp32 rows padded
+// by kPad. Rotate-half: per section, y1 = a1 cos - a2 sin, y2 = a2 cos + a1 sin over whole vectors,
+// the y1 vectors first (a spill past y1 lands in y2, written next), then y2 (a spill lands in the next
+// section, head, or the padding). Interleaved: whole vectors of pairs, swapped in-register.
+void rotate_row(const RopeTables& t, int64_t heads, const float* in, float* out, const Scratch& s, float sign) {
+  constexpr int64_t V = fVec::size();
+  const int64_t d = t.head_dim;
+  const fVec vs(sign);
+  if (t.interleaved) {
+    for (int64_t h = 0; h < heads; ++h) {
+      for (int64_t j = 0; j < d; j += V) {
+        const fVec a = fVec::loadu(in + h * d + j);
+        const fVec sn = fVec::loadu(s.S.data() + j) * vs;
+        at::vec::fmadd(swap_pairs(a), sn, a * fVec::loadu(s.C.data() + j)).store(out + h * d + j);
+      }
+    }
+    return;
+  }
+  for (int64_t h = 0; h < heads; ++h) {
+    for (int a = 0; a < 3; ++a) {
+      const int64_t n = t.pair_begin[a + 1] - t.pair_begin[a];
+      const int64_t off = h * d + t.col_begin[a];
+      const float* c = s.pc.data() + t.pair_begin[a];
+      const float* sn = s.ps.data() + t.pair_begin[a];
+      if (n <= V || n % V == 0) {
+        // No vector of y1 spills over y2 values already written: one loop, a1 and a2 loaded once.
+        for (int64_t i = 0; i < n; i += V) {
+          const fVec a1 = fVec::loadu(in + off + i), a2 = fVec::loadu(in + off + n + i);
+          const fVec cv = fVec::loadu(c + i), sv = fVec::loadu(sn + i) * vs;
+          (a1 * cv - a2 * sv).store(out + off + i);
+          at::vec::fmadd(a1, sv, a2 * cv).store(out + off + n + i);
+        }
+        continue;
+      }
+      for (int64_t i = 0; i < n; i += V) {
+        const fVec a1 = fVec::loadu(in + off + i), a2 = fVec::loadu(in + off + n + i);
+        (a1 * fVec::loadu(c + i) - a2 * (fVec::loadu(sn + i) * vs)).store(out + off + i);
+      }
+      for (int64_t i = 0; i < n; i += V) {
+        const fVec a1 = fVec::loadu(in + off + i), a2 = fVec::loadu(in + off + n + i);
+        at::vec::fmadd(a1, fVec::loadu(sn + i) * vs, a2 * fVec::loadu(c + i)).store(out + off + n + i);
+      }
+    }
+  }
 }
 
 // Whether row r of a (rows, w) contiguous output of T may be written with streaming stores.
@@ -207,12 +237,15 @@ bool stream_row(const void* base, int64_t rows, int64_t w, int64_t r) {
   return (reinterpret_cast<uintptr_t>(static_cast<const T*>(base) + r * w) % kStreamAlign) == 0;
 }
 
-// out[0, w) = row (fp32) converted to T.
+// out[0, w) = row (fp32) * scale, converted to T.
 template <typename T>
-void store_row(T* out, const float* row, int64_t w, bool stream) {
+void store_row(T* out, const float* row, int64_t w, float scale, bool stream) {
+  const fVec vs(scale);
   for_each_chunk(w, [&](int64_t j, int64_t n, auto tag) {
     fVec a, b;
     Chunk<float>::load(row + j, n, tag, a, b);
+    a = a * vs;
+    b = b * vs;
     if constexpr (decltype(tag)::value) {
       if (stream) {
         Chunk<T>::stream(out + j, a, b);
@@ -226,42 +259,33 @@ void store_row(T* out, const float* row, int64_t w, bool stream) {
 template <typename T>
 void fwd_range(const QkNormRopeFwdParams& p, const HeadLayout& L, const CosSinTable& tab, int64_t begin,
                int64_t end) {
-  const int64_t w = p.width, d = L.d;
+  const int64_t w = p.width;
   Scratch s(L.num_pairs, L.d, w);
   for (int64_t r = begin; r < end; ++r) {
     const T* x = static_cast<const T*>(p.x) + r * p.x_row_stride;
-    const float rstd = p.normalize ? 1.f / std::sqrt(sum_of_squares(x, w) / static_cast<float>(w) + p.eps) : 1.f;
+    // One pass over x: the sum of squares, and A = x * weight. The rotation is linear, so rstd (a
+    // per-row scalar) is applied after it, at the store.
+    float* A = s.A.data();
+    fVec acc0(0.f), acc1(0.f);
+    for_each_chunk(w, [&](int64_t j, int64_t n, auto tag) {
+      fVec a, b;
+      Chunk<T>::load(x + j, n, tag, a, b);
+      acc0 = at::vec::fmadd(a, a, acc0);
+      acc1 = at::vec::fmadd(b, b, acc1);
+      if (p.weight) {
+        fVec wa, wb;
+        Chunk<float>::load(p.weight + j, n, tag, wa, wb);
+        a = a * wa;
+        b = b * wb;
+      }
+      Chunk<float>::store(A + j, n, tag, a, b);
+    });
+    const float ss = at::vec::vec_reduce_all([](fVec u, fVec v) { return u + v; }, acc0 + acc1);
+    const float rstd = p.normalize ? 1.f / std::sqrt(ss / static_cast<float>(w) + p.eps) : 1.f;
     p.rstd[r] = rstd;
     row_cos_sin(p, L, tab, r, s);
-    const fVec vr(rstd);
-    for (int64_t h = 0; h < p.num_heads; ++h) {
-      const T* xh = x + h * d;
-      const float* wh = p.weight ? p.weight + h * d : nullptr;
-      for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
-        fVec a, b;
-        Chunk<T>::load(xh + j, n, tag, a, b);
-        a = a * vr;
-        b = b * vr;
-        if (wh) {
-          fVec wa, wb;
-          Chunk<float>::load(wh + j, n, tag, wa, wb);
-          a = a * wa;
-          b = b * wb;
-        }
-        Chunk<float>::store(s.A.data() + j, n, tag, a, b);
-      });
-      L.gather_partners(s.A.data(), s.B.data());
-      float* yh = s.row.data() + h * d;
-      for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
-        fVec a0, a1, b0, b1, c0, c1, s0, s1;
-        Chunk<float>::load(s.A.data() + j, n, tag, a0, a1);
-        Chunk<float>::load(s.B.data() + j, n, tag, b0, b1);
-        Chunk<float>::load(s.C.data() + j, n, tag, c0, c1);
-        Chunk<float>::load(s.S.data() + j, n, tag, s0, s1);
-        Chunk<float>::store(yh + j, n, tag, at::vec::fmadd(b0, s0, a0 * c0), at::vec::fmadd(b1, s1, a1 * c1));
-      });
-    }
-    store_row(static_cast<T*>(p.y) + r * w, s.row.data(), w, stream_row<T>(p.y, p.rows, w, r));
+    rotate_row(p.rope, p.num_heads, A, s.Y.data(), s, 1.f);
+    store_row(static_cast<T*>(p.y) + r * w, s.Y.data(), w, rstd, stream_row<T>(p.y, p.rows, w, r));
   }
   stream_fence();
 }
@@ -273,35 +297,24 @@ void fwd_typed(const QkNormRopeFwdParams& p) {
   at::parallel_for(0, p.rows, row_grain(p.width), [&](int64_t b, int64_t e) { fwd_range<T>(p, L, tab, b, e); });
 }
 
-// Backward of row r: gn = R^T g per head (into s.row), then the RMSNorm backward. Adds gn * x * rstd
+// Backward of row r: gn = R^T g per head (into s.Y), then the RMSNorm backward. Adds gn * x * rstd
 // to acc (W floats) when given.
 template <typename T>
 void bwd_row(const QkNormRopeBwdParams& p, const HeadLayout& L, const CosSinTable& tab, int64_t r, Scratch& s,
              float* acc) {
-  const int64_t w = p.width, d = L.d;
+  const int64_t w = p.width;
   const T* x = static_cast<const T*>(p.x) + r * p.x_row_stride;
   const T* g = static_cast<const T*>(p.grad_y) + r * p.grad_y_row_stride;
   const float rstd = p.saved_rstd[r];
   row_cos_sin(p, L, tab, r, s);
-  // R^T: gn[j] = g[j] * C[j] - g[partner(j)] * S[j]
-  for (int64_t h = 0; h < p.num_heads; ++h) {
-    for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
-      fVec a, b;
-      Chunk<T>::load(g + h * d + j, n, tag, a, b);
-      Chunk<float>::store(s.A.data() + j, n, tag, a, b);
-    });
-    L.gather_partners(s.A.data(), s.B.data());
-    float* gn = s.row.data() + h * d;
-    for_each_chunk(d, [&](int64_t j, int64_t n, auto tag) {
-      fVec a0, a1, b0, b1, c0, c1, s0, s1;
-      Chunk<float>::load(s.A.data() + j, n, tag, a0, a1);
-      Chunk<float>::load(s.B.data() + j, n, tag, b0, b1);
-      Chunk<float>::load(s.C.data() + j, n, tag, c0, c1);
-      Chunk<float>::load(s.S.data() + j, n, tag, s0, s1);
-      Chunk<float>::store(gn + j, n, tag, a0 * c0 - b0 * s0, a1 * c1 - b1 * s1);
-    });
-  }
-  const float* gn = s.row.data();
+  // gn = R^T g
+  for_each_chunk(w, [&](int64_t j, int64_t n, auto tag) {
+    fVec a, b;
+    Chunk<T>::load(g + j, n, tag, a, b);
+    Chunk<float>::store(s.A.data() + j, n, tag, a, b);
+  });
+  rotate_row(p.rope, p.num_heads, s.A.data(), s.Y.data(), s, -1.f);
+  const float* gn = s.Y.data();
   const auto load_w = [&](int64_t j, int64_t n, auto tag, fVec& wa, fVec& wb) {
     if (p.weight) {
       Chunk<float>::load(p.weight + j, n, tag, wa, wb);
@@ -323,9 +336,9 @@ void bwd_row(const QkNormRopeBwdParams& p, const HeadLayout& L, const CosSinTabl
     const float dot = at::vec::vec_reduce_all([](fVec u, fVec v) { return u + v; }, dot0 + dot1);
     c = rstd * rstd * rstd * dot / static_cast<float>(w);
   }
-  // grad_x = rstd * gn*w - c * x, written into s.row in place, then stored
+  // grad_x = rstd * gn*w - c * x, written into Y in place, then stored
   const fVec vr(rstd), vc(c);
-  float* out = s.row.data();
+  float* out = s.Y.data();
   for_each_chunk(w, [&](int64_t j, int64_t n, auto tag) {
     fVec ga, gb, xa, xb, wa, wb;
     Chunk<float>::load(gn + j, n, tag, ga, gb);
@@ -338,7 +351,7 @@ void bwd_row(const QkNormRopeBwdParams& p, const HeadLayout& L, const CosSinTabl
     }
     Chunk<float>::store(out + j, n, tag, (ga * wa) * vr - xa * vc, (gb * wb) * vr - xb * vc);
   });
-  store_row(static_cast<T*>(p.grad_x) + r * w, out, w, stream_row<T>(p.grad_x, p.rows, w, r));
+  store_row(static_cast<T*>(p.grad_x) + r * w, out, w, 1.f, stream_row<T>(p.grad_x, p.rows, w, r));
 }
 
 // grad_weight: rows are cut into at most kReductionBlocks blocks by shape alone (never by the thread
