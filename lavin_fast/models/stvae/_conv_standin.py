@@ -9,6 +9,12 @@ def _triple(v):
     return (v,) * 3 if isinstance(v, int) else tuple(v)
 
 
+def _conv3d(x, weight, bias, stride, padding):
+    if x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+        return torch.mkldnn_convolution(x, weight, bias, padding, stride, (1, 1, 1), 1)
+    return F.conv3d(x, weight, bias, stride, padding)
+
+
 def causal_conv3d(x, weight, bias=None, stride=1, spatial_padding=0, temporal_pad="replicate",
                   cache=None, return_cache=False):
     kt = weight.shape[2]
@@ -23,7 +29,7 @@ def causal_conv3d(x, weight, bias=None, stride=1, spatial_padding=0, temporal_pa
         xp = torch.cat([head, x], dim=2)
     else:
         xp = x
-    out = F.conv3d(F.pad(xp, (pw, pw, ph, ph)), weight, bias, stride=_triple(stride))
+    out = _conv3d(F.pad(xp, (pw, pw, ph, ph)), weight, bias, _triple(stride), (0, 0, 0))
     if not return_cache:
         return out
     new_cache = xp[:, :, xp.shape[2] - (kt - 1):].clone() if kt > 1 else None
