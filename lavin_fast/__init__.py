@@ -25,3 +25,4 @@ __all__ = [
     "rms_norm",
     "rms_norm_modulate",
 ]
+from lavin_fast import conv  # noqa: E402,F401

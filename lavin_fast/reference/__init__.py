@@ -7,3 +7,4 @@ do) and in float64 when given float64, which is how the tests use them.
 from lavin_fast.reference.norms import gated_rms_residual, rms_norm, rms_norm_modulate
 
 __all__ = ["gated_rms_residual", "rms_norm", "rms_norm_modulate"]
+from lavin_fast.reference.conv import causal_conv3d  # noqa: E402
