@@ -27,3 +27,4 @@ __all__ = [
 ]
 from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention  # noqa: E402,F401
 from lavin_fast.rope import QKNormRoPE, RotaryEmbedding3D, qk_norm_rope  # noqa: E402,F401
+from lavin_fast import conv  # noqa: E402,F401

@@ -11,3 +11,4 @@ from lavin_fast.reference.attention import varlen_attention  # noqa: E402
 from lavin_fast.reference.rope import apply_rope_3d, qk_norm_rope  # noqa: E402
 
 __all__ += ["apply_rope_3d", "qk_norm_rope"]
+from lavin_fast.reference.conv import causal_conv3d  # noqa: E402

@@ -55,12 +55,12 @@ def active(state):
 def causal(conv_module, x):
     """The causal conv of a CausalConv3d-like module (attributes conv, height_pad, width_pad)."""
     conv, st = conv_module.conv, current()
-    pad = (conv_module.height_pad, conv_module.width_pad)
+    kw = dict(stride=list(conv.stride), spatial_padding=(conv_module.height_pad, conv_module.width_pad))
     if st is None:
-        return causal_conv3d(x, conv.weight, conv.bias, spatial_padding=pad)
+        return causal_conv3d(x, conv.weight, conv.bias, **kw)
     key = id(conv_module)
-    out, st.caches[key] = causal_conv3d(x, conv.weight, conv.bias, spatial_padding=pad,
-                                        cache=st.caches.get(key), return_cache=True)
+    out, st.caches[key] = causal_conv3d(x, conv.weight, conv.bias, cache=st.caches.get(key),
+                                        return_cache=True, **kw)
     return out
 
 
