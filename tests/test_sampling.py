@@ -91,3 +91,14 @@ def test_progress_bars_one_per_request():
     lines = s.getvalue().splitlines()
     assert lines == [l for l in lines if l.endswith("s")] and len(lines) == 2
     assert lines[0].startswith("request 0 [") and "3/3" in lines[0] and lines[1].startswith("request 1")
+
+
+def test_sampling_with_the_small_st_vae():
+    """The real ST-VAE class (small golden configuration): images in, images out."""
+    from lavin_fast.checkpoint import load_stvae
+    vae = load_stvae("/work/shared/data/golden_stvae_small.safetensors")
+    _, model = pair(CFG, seed=10)
+    img = lambda: torch.rand(3, 32, 48) * 2 - 1  # noqa: E731
+    out = sample(model, [InContextRequest([(img(), img())], img())], grid=1, vae=vae,
+                 generator=torch.Generator().manual_seed(0), progress=False)
+    assert out[0].shape == (3, 32, 48) and torch.isfinite(out[0]).all()
