@@ -132,3 +132,18 @@ def test_bad_input_errors():
         model(torch.randn(1, 1, 2, 3, 64), torch.rand(1), torch.randn(1, 3, 2, 2, 64))
     with pytest.raises(ValueError, match="num_heads % kv_group"):
         LaVinDiT(144, 1, 2, 4)
+
+
+def test_joint_layout_orders_and_offsets():
+    lay = JointLayout.build([(2, 1, 2, 3), (0, 1, 1, 2), (1, 2, 1, 1)])
+    assert lay.cu_cond.tolist() == [0, 12, 12, 13] and lay.cu_x.tolist() == [0, 6, 8, 10]
+    assert lay.cu_joint.tolist() == [0, 18, 20, 23] and lay.max_joint == 18
+    c, x = torch.randn(13, 5), torch.randn(10, 5)
+    j = lay.to_joint(c, x)
+    torch.testing.assert_close(j[18:20], x[6:8])        # sample 1 has no condition frames
+    torch.testing.assert_close(j[20:21], c[12:13])
+    back_c, back_x = lay.from_joint(j)
+    assert torch.equal(back_c, c) and torch.equal(back_x, x)
+    # Positions: the target frame follows the condition frames, h and w restart per frame.
+    assert lay.pos_x[:6, 0].tolist() == [2] * 6 and lay.pos_x[6].tolist() == [0, 0, 0]
+    assert lay.pos_cond[12].tolist() == [0, 0, 0] and lay.pos_x[8:].tolist() == [[1, 0, 0], [2, 0, 0]]

@@ -1,6 +1,7 @@
 """J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, and the patch
 embedders (Linear 64 -> D, LayerNorm). RotaryEmbedding3D is lavin_fast.rope's (re-exported here)."""
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -47,7 +48,10 @@ class SwiGLU(nn.Module):
         self.down_proj = nn.Linear(hidden_dim, dim, **kw)
 
     def forward(self, x):
-        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+        g, u = self.gate_proj(x), self.up_proj(x)
+        if not torch.is_grad_enabled():  # inference: no autograd graph to keep, reuse g's memory
+            return self.down_proj(F.silu(g, inplace=True).mul_(u))
+        return self.down_proj(F.silu(g) * u)
 
 
 class FinalLayer(nn.Module):
