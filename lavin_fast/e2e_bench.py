@@ -1,0 +1,158 @@
+"""`lavin-fast bench`: end-to-end J-DiT step latency on a small configuration with the released head
+layout (head_dim 72, 4:1 GQA).
+
+Rows (median over repeats, after one warm-up call):
+  CFG step, two passes (released):  reference eager | reference torch.compile | lavin_fast
+  CFG step, packed (one forward):   lavin_fast
+  mixed batch (512/384/256-equivalent latents): lavin_fast padded to the largest | lavin_fast packed
+"""
+
+import json
+import statistics
+import time
+
+import torch
+
+from lavin_fast.models.jdit import JointLayout, LaVinDiT
+from lavin_fast.reference.jdit import LaVinDiT as RefDiT
+
+BENCH_CONFIG = dict(hidden_size=576, depth=2, num_heads=8, kv_group=4)
+
+
+def _timed(fn, repeats):
+    fn()  # warm-up (and compilation)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _models(cfg, device, seed=0):
+    torch.manual_seed(seed)
+    ref = RefDiT(**cfg)
+    with torch.no_grad():  # non-trivial modulation so nothing is skipped or cancels
+        for name, p in ref.named_parameters():
+            if "modulation" in name or "final_layer" in name:
+                p.normal_(0, 0.02)
+    fast = LaVinDiT(**cfg)
+    fast.load_state_dict(ref.state_dict(), strict=True)
+    return ref.to(device).eval(), fast.to(device).eval()
+
+
+def device_info(device):
+    info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    try:
+        from bench.machine import cpu_model, gpu_info
+        info["cpu"] = cpu_model()
+        info.update(gpu_info(device))
+    except ImportError:  # installed without the repository's bench/ folder
+        if str(device).startswith("cuda"):
+            info["gpu"] = torch.cuda.get_device_name()
+    from lavin_fast.models.jdit import ops
+    info["fused_ops"] = ops.FUSED
+    return info
+
+
+def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False):
+    """One CFG step of one request: condition 2N+1 frames, unconditional 2, target 1."""
+    t_c = 2 * pairs + 1
+    cond = torch.randn(1, t_c, grid, grid, 64, device=device)
+    uncond = torch.cat([torch.zeros_like(cond[:, :1]), cond[:, -1:]], 1)
+    x = torch.randn(1, 1, grid, grid, 64, device=device)
+    t = torch.full((1,), 0.5, device=device)
+
+    def two_passes(m):
+        return lambda: (m(x, t, cond), m(x, t, uncond))
+
+    layout = JointLayout.build([(t_c, 1, grid, grid), (2, 1, grid, grid)], device=device)
+    c_tok = torch.cat([cond.reshape(-1, 64), uncond.reshape(-1, 64)])
+    x_tok = torch.cat([x.reshape(-1, 64)] * 2)
+    tt = t.expand(2)
+    rows = {}
+    with torch.no_grad():
+        rows["reference eager, two passes"] = _timed(two_passes(ref), repeats)
+        if compile_ref:
+            rows["reference torch.compile, two passes"] = _timed(two_passes(torch.compile(ref)), repeats)
+        rows["lavin_fast, two passes"] = _timed(two_passes(fast), repeats)
+        rows["lavin_fast, packed CFG"] = _timed(lambda: fast.forward_tokens(c_tok, x_tok, tt, layout), repeats)
+        if compile_fast:  # fuses what is left between the ops (SiLU * up, modulation chunks)
+            fc = torch.compile(fast.forward_tokens)
+            rows["lavin_fast torch.compile, packed CFG"] = _timed(lambda: fc(c_tok, x_tok, tt, layout), repeats)
+    return rows, (t_c + 1) * grid * grid + 3 * grid * grid
+
+
+def bench_mixed(fast, pairs, grids, repeats, device):
+    """A batch of requests at different resolutions: padded to the largest vs packed."""
+    t_c = 2 * pairs + 1
+    conds = [torch.randn(t_c, g, g, 64, device=device) for g in grids]
+    xs = [torch.randn(1, g, g, 64, device=device) for g in grids]
+    t = torch.full((len(grids),), 0.5, device=device)
+    big = max(grids)
+    pad = lambda a: torch.nn.functional.pad(a, (0, 0, 0, big - a.shape[2], 0, big - a.shape[1]))  # noqa: E731
+    cond_p, x_p = torch.stack([pad(c) for c in conds]), torch.stack([pad(x) for x in xs])
+    with torch.no_grad():
+        padded = _timed(lambda: fast(x_p, t, cond_p), repeats)
+        packed = _timed(lambda: fast(xs, t, conds), repeats)
+    tokens = [(t_c + 1) * g * g for g in grids]
+    return padded, packed, 1 - sum(tokens) / (len(grids) * max(tokens))
+
+
+def run(args):
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    cfg = dict(BENCH_CONFIG, depth=args.depth, hidden_size=args.hidden)
+    cfg["num_heads"] = cfg["hidden_size"] // 72
+    ref, fast = _models(cfg, device)
+    info = device_info(device)
+    lines = [f"lavin-fast bench: J-DiT {cfg} (head_dim 72), fp32, {device}",
+             "  " + ", ".join(f"{k}={v}" for k, v in info.items())]
+    rows, tokens = bench_cfg_step(ref, fast, args.pairs, args.grid, args.repeats, not args.no_compile, device,
+                                  args.compile_lavin)
+    lines.append(f"CFG step, {args.pairs} pairs, {args.grid}x{args.grid} tokens/frame ({tokens} tokens over both "
+                 f"branches):")
+    base = rows["reference eager, two passes"]
+    for name, sec in rows.items():
+        lines.append(f"  {name:38s} {sec * 1e3:9.1f} ms   {base / sec:5.2f}x vs reference eager")
+    fast_step = rows["lavin_fast, packed CFG"]
+    lines.append(f"  lavin_fast step (packed CFG) vs reference eager step: {base / fast_step:.2f}x; same work "
+                 f"(two passes each): {base / rows['lavin_fast, two passes']:.2f}x")
+    if "reference torch.compile, two passes" in rows:
+        comp = rows["reference torch.compile, two passes"]
+        lines.append(f"  lavin_fast step vs compiled reference step: {comp / fast_step:.2f}x; same work: "
+                     f"{comp / rows['lavin_fast, two passes']:.2f}x")
+    lines.append(f"  packed CFG / two passes (lavin_fast): {fast_step / rows['lavin_fast, two passes']:.2f} "
+                 "(< 1: packing is faster)")
+    grids = [int(v) for v in args.mixed_grids.split(",")]
+    padded, packed, pad_frac = bench_mixed(fast, args.mixed_pairs, grids, args.repeats, device)
+    lines.append(f"mixed batch, token grids {grids} ({args.mixed_pairs} pair(s) each), padding {pad_frac:.0%}:")
+    lines.append(f"  lavin_fast padded to the largest        {padded * 1e3:9.1f} ms")
+    lines.append(f"  lavin_fast packed                       {packed * 1e3:9.1f} ms   {padded / packed:5.2f}x")
+    print("\n".join(lines))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"config": cfg, "info": info, "cfg_step_seconds": rows,
+                       "mixed": {"grids": grids, "padded_seconds": padded, "packed_seconds": packed,
+                                 "padding_fraction": pad_frac}}, f, indent=1, default=str)
+    return 0
+
+
+def add_bench_parser(sub):
+    b = sub.add_parser("bench", help="end-to-end J-DiT step latency (reference vs lavin_fast, packing)")
+    b.add_argument("--hidden", type=int, default=BENCH_CONFIG["hidden_size"], help="width (heads = hidden / 72)")
+    b.add_argument("--depth", type=int, default=BENCH_CONFIG["depth"])
+    b.add_argument("--pairs", type=int, default=4, help="in-context pairs of the CFG-step request")
+    b.add_argument("--grid", type=int, default=16, help="tokens per side of a frame (16 = 256x256 images)")
+    b.add_argument("--mixed-grids", default="32,24,16", help="token grids of the mixed batch (512/384/256 images)")
+    b.add_argument("--mixed-pairs", type=int, default=1)
+    b.add_argument("--repeats", type=int, default=5)
+    b.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline (slow to compile)")
+    b.add_argument("--compile-lavin", action="store_true", help="also time torch.compile of the lavin_fast model")
+    b.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    b.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    b.add_argument("--json", help="also write the numbers to this file")
+    b.set_defaults(fn=run)

@@ -1,0 +1,76 @@
+"""J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, and the patch
+embedders (Linear 64 -> D, LayerNorm). RotaryEmbedding3D is lavin_fast.rope's (re-exported here)."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lavin_fast.norms import rms_norm_modulate
+from lavin_fast.reference.jdit import FREQ_DIM, TOKEN_DIM, mlp_hidden, timestep_embedding
+from lavin_fast.rope import RotaryEmbedding3D  # noqa: F401  (re-exported: the drop-in 3-D RoPE)
+
+EPS = 1e-6
+
+
+class TimestepEmbedder(nn.Module):
+    """t in [0, 1] (B,) -> (B, D): 256-dim sinusoid (cos half first, max_period 1e4), Linear, SiLU,
+    Linear. Keys mlp.0.*, mlp.2.* as released."""
+
+    def __init__(self, hidden_size, frequency_embedding_size=FREQ_DIM, device=None, dtype=None):
+        super().__init__()
+        self.frequency_embedding_size = frequency_embedding_size
+        kw = dict(device=device, dtype=dtype)
+        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden_size, **kw), nn.SiLU(),
+                                 nn.Linear(hidden_size, hidden_size, **kw))
+
+    timestep_embedding = staticmethod(timestep_embedding)
+
+    def forward(self, t):
+        emb = timestep_embedding(t.reshape(-1), self.frequency_embedding_size)
+        return self.mlp(emb.to(self.mlp[0].weight.dtype))
+
+
+def patch_embedder(hidden_size, in_dim=TOKEN_DIM, device=None, dtype=None):
+    """Linear(64 -> D) with bias, then LayerNorm with affine (keys 0.*, 1.*)."""
+    return nn.Sequential(nn.Linear(in_dim, hidden_size, device=device, dtype=dtype),
+                         nn.LayerNorm(hidden_size, device=device, dtype=dtype))
+
+
+class SwiGLU(nn.Module):
+    """down(silu(gate(h)) * up(h)), no biases, intermediate int(8D/3 / 64) * 64."""
+
+    def __init__(self, dim, hidden_dim=None, device=None, dtype=None):
+        super().__init__()
+        hidden_dim = hidden_dim or mlp_hidden(dim)
+        kw = dict(bias=False, device=device, dtype=dtype)
+        self.gate_proj = nn.Linear(dim, hidden_dim, **kw)
+        self.up_proj = nn.Linear(dim, hidden_dim, **kw)
+        self.down_proj = nn.Linear(hidden_dim, dim, **kw)
+
+    def forward(self, x):
+        g, u = self.gate_proj(x), self.up_proj(x)
+        if not torch.is_grad_enabled():  # inference: no autograd graph to keep, reuse g's memory
+            return self.down_proj(F.silu(g, inplace=True).mul_(u))
+        return self.down_proj(F.silu(g) * u)
+
+
+class FinalLayer(nn.Module):
+    """Target stream only: rms(x) * (1 + Linear(SiLU(t_x))), then Linear(D -> 64). Zero-initialised.
+
+    forward(x, c, cu_seqlens=None): padded x (B, L, D), c (B, D); packed x (N, D) with cu_seqlens
+    (S + 1,) int32 and c (S, D)."""
+
+    def __init__(self, hidden_size, out_dim=TOKEN_DIM, eps=EPS, device=None, dtype=None):
+        super().__init__()
+        kw = dict(device=device, dtype=dtype)
+        self.eps = eps
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, hidden_size, **kw))
+        self.linear = nn.Linear(hidden_size, out_dim, **kw)
+        for p in (*self.adaLN_modulation[1].parameters(), *self.linear.parameters()):
+            nn.init.zeros_(p)
+
+    def forward(self, x, c, cu_seqlens=None):
+        scale = self.adaLN_modulation(c)
+        if scale.dtype != x.dtype:
+            scale = scale.to(x.dtype)
+        return self.linear(rms_norm_modulate(x, scale, None, self.eps, cu_seqlens=cu_seqlens))
