@@ -1,9 +1,13 @@
 """lavin_fast: fast kernels and drop-in modules for LaVin-DiT-style vision diffusion transformers.
 
-Every op takes packed tokens plus ``cu_seqlens`` (NaViT-style) or padded batches, and has a
-pure-PyTorch reference in :mod:`lavin_fast.reference`.
+Every sequence op takes packed tokens plus ``cu_seqlens`` (NaViT-style) or padded batches, and has a
+pure-PyTorch reference in :mod:`lavin_fast.reference`. Areas: :mod:`lavin_fast.norms`,
+:mod:`lavin_fast.attention`, :mod:`lavin_fast.rope`, :mod:`lavin_fast.conv`, :mod:`lavin_fast.models`
+(J-DiT, ST-VAE), :mod:`lavin_fast.packing`, :mod:`lavin_fast.sampling`.
 """
 
+from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention
+from lavin_fast.conv import CausalConv3d, causal_conv3d
 from lavin_fast.norms import (
     AdaRMSNorm,
     GatedRMSResidual,
@@ -13,18 +17,24 @@ from lavin_fast.norms import (
     rms_norm,
     rms_norm_modulate,
 )
+from lavin_fast.rope import QKNormRoPE, RotaryEmbedding3D, qk_norm_rope
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AdaRMSNorm",
+    "CausalConv3d",
     "GatedRMSResidual",
     "JDiTModulation",
+    "QKNormRoPE",
     "RMSNorm",
+    "RotaryEmbedding3D",
+    "TileMask",
+    "causal_conv3d",
+    "flash_attn_varlen_func",
     "gated_rms_residual",
+    "qk_norm_rope",
     "rms_norm",
     "rms_norm_modulate",
+    "varlen_attention",
 ]
-from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention  # noqa: E402,F401
-from lavin_fast.rope import QKNormRoPE, RotaryEmbedding3D, qk_norm_rope  # noqa: E402,F401
-from lavin_fast import conv  # noqa: E402,F401
