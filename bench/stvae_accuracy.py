@@ -42,6 +42,11 @@ def main(frames=17, size=64):
         print(f"{f'encode per-chunk norm, chunk {chunk}':34} {e[0]:9.2e} {e[1]:9.2e}")
         e = errors(model.decode(mean, chunk_latents=chunk, norm="chunk"), video)
         print(f"{f'decode per-chunk norm, chunk {chunk}':34} {e[0]:9.2e} {e[1]:9.2e}")
+    for chunk in (1, 2):
+        e = errors(model.encode(x, chunk_latents=chunk, norm="two_pass").mean, mean)
+        print(f"{f'encode two-pass norm, chunk {chunk}':34} {e[0]:9.2e} {e[1]:9.2e}")
+        e = errors(model.decode(mean, chunk_latents=chunk, norm="two_pass"), video)
+        print(f"{f'decode two-pass norm, chunk {chunk}':34} {e[0]:9.2e} {e[1]:9.2e}")
     for tile in (4, 6):
         e = errors(model.decode(mean, tile=tile), video)
         print(f"{f'decode tiled, {tile}x{tile} latent tiles':34} {e[0]:9.2e} {e[1]:9.2e}")

@@ -110,8 +110,43 @@ def test_posterior_and_latent_normalisation():
     assert torch.allclose(ref.normalize_latent(z), normalize_latent(z))
 
 
-def test_drop_in_class_swap():
-    """Replacing __class__ of a module built by the reference-style constructor keeps it working."""
+# Attributes the released constructors set (lib/model/vae3d.py): our forwards use only these, so an
+# instance built by the released code keeps working after `module.__class__ = OurClass`.
+RELEASED_ATTRS = {
+    "STVAECausalConv3d": ["conv", "pad_mode", "height_pad", "width_pad", "time_pad", "time_causal_padding",
+                          "temporal_dim", "time_kernel_size", "conv_cache"],
+    "STVAESpatialNorm3D": ["norm_layer", "conv_y", "conv_b"],
+    "STVAEResnetBlock3D": ["in_channels", "out_channels", "nonlinearity", "use_conv_shortcut", "norm1",
+                           "norm2", "conv1", "dropout", "conv2"],
+    "STVAEDownsample3D": ["conv", "compress_time"],
+    "STVAEUpsample3D": ["conv", "compress_time"],
+    "STVAEDownBlock3D": ["resnets", "downsamplers", "gradient_checkpointing"],
+    "STVAEMidBlock3D": ["resnets", "gradient_checkpointing"],
+    "STVAEUpBlock3D": ["resnets", "upsamplers", "gradient_checkpointing"],
+    "STVAEEncoder3D": ["conv_in", "down_blocks", "mid_block", "norm_out", "conv_act", "conv_out",
+                       "gradient_checkpointing"],
+    "STVAEDecoder3D": ["conv_in", "mid_block", "up_blocks", "norm_out", "conv_act", "conv_out",
+                       "gradient_checkpointing"],
+    "AutoencoderKLSTVAE": ["latent_channels", "encoder", "decoder", "quant_conv", "post_quant_conv",
+                           "use_slicing", "use_tiling", "tile_sample_min_size", "tile_latent_min_size",
+                           "tile_overlap_factor", "tile_sample_min_size_t", "tile_latent_min_size_t"],
+}
+
+
+def test_released_attributes():
+    model = random_model()
+    seen = set()
+    for m in model.modules():
+        name = type(m).__name__
+        if name in RELEASED_ATTRS:
+            seen.add(name)
+            missing = [a for a in RELEASED_ATTRS[name] if not hasattr(m, a)]
+            assert not missing, f"{name} lacks released attributes {missing}"
+    assert seen == set(RELEASED_ATTRS)
+
+
+def test_resnet_block_standalone():
+    """A block built on its own with the released constructor arguments computes the reference."""
     from lavin_fast.models.stvae import STVAEResnetBlock3D
 
     block = STVAEResnetBlock3D(32, 64, temb_channels=0, groups=8)

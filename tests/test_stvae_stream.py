@@ -41,6 +41,14 @@ def test_exact_streaming_decode_equals_one_pass(model, latents, chunk):
     assert rel_err(streamed, whole) < 1e-5
 
 
+def test_exact_streaming_batch2_bf16(model):
+    z = torch.randn(2, 16, 3, 2, 2)
+    assert rel_err(model.decode(z, chunk_latents=1), model.decode(z)) < 1e-5
+    m16 = random_model(seed=1, dtype=torch.bfloat16)
+    z16 = z[:1, :, :2].to(torch.bfloat16)
+    assert rel_err(m16.decode(z16, chunk_latents=1), m16.decode(z16)) < 3e-2
+
+
 def test_approximate_streaming_is_bounded(model):
     """Per-chunk GroupNorm statistics change the output by a bounded amount; one chunk is exact."""
     x = torch.randn(1, 3, 13, 16, 16)
@@ -50,6 +58,9 @@ def test_approximate_streaming_is_bounded(model):
         assert 0 < rel_err(model.encode(x, chunk_latents=chunk, norm="chunk").mean, enc_whole) < 0.5
         assert 0 < rel_err(model.decode(z, chunk_latents=chunk, norm="chunk"), dec_whole) < 0.5
     assert rel_err(model.decode(z, chunk_latents=4, norm="chunk"), dec_whole) < 1e-6
+    # Two passes: closer than per-chunk statistics, still not exact.
+    two = rel_err(model.decode(z, chunk_latents=1, norm="two_pass"), dec_whole)
+    assert 0 < two < rel_err(model.decode(z, chunk_latents=1, norm="chunk"), dec_whole)
 
 
 def test_tiled_decode(model):

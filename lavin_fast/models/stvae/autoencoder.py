@@ -76,7 +76,8 @@ class AutoencoderKLSTVAE(nn.Module):
 
     Beyond the release: encode/decode take `chunk_latents` (stream the clip that many latent frames
     at a time, bounded memory) and `norm` ("exact": whole-clip GroupNorm statistics; "chunk": per-chunk
-    statistics, approximate); decode takes `tile` (spatial tiles, see tiled_decode).
+    statistics, approximate; "two_pass": statistics of a per-chunk pass, approximate); decode takes
+    `tile` (spatial tiles, see tiled_decode).
     """
 
     def __init__(self, in_channels=3, out_channels=3, down_block_types=_DOWN, up_block_types=_UP,

@@ -33,10 +33,11 @@ class ChunkState:
         self.exact_norm = exact_norm
         self.stats = {}            # id(GroupNorm) -> (mean, rstd), each (N, G) float64, whole clip
         self.target = None         # id of the norm being collected in this pass
-        self.acc = None            # [sum, sum of squares, count] for the target
+        self.collect_all = False   # two-pass mode, pass 1: chunk statistics, accumulate every norm
+        self.accs = {}             # id(GroupNorm) -> [sum, sum of squares, count] (collect_all)
 
     def reset_pass(self):
-        self.first, self.caches, self.target, self.acc = True, {}, None, None
+        self.first, self.caches, self.target = True, {}, None
 
 
 def current():
@@ -64,9 +65,23 @@ def causal(conv_module, x):
     return out
 
 
+def _accumulate(accs, key, x, groups):
+    xg = x.reshape(x.shape[0], groups, -1).to(torch.float64)
+    s, ss, c = xg.sum(-1), xg.square().sum(-1), xg.shape[-1]
+    if key not in accs:
+        accs[key] = [s, ss, c]
+    else:
+        acc = accs[key]
+        acc[0] += s
+        acc[1] += ss
+        acc[2] += c
+
+
 def group_norm(norm, x):
     """nn.GroupNorm `norm` applied to x (N, C, T, H, W) with the statistics the state asks for."""
     st = current()
+    if st is not None and st.collect_all:
+        _accumulate(st.accs, id(norm), x, norm.num_groups)
     if st is None or not st.exact_norm:
         return F.group_norm(x, norm.num_groups, norm.weight, norm.bias, norm.eps)
     key, n, g = id(norm), x.shape[0], norm.num_groups
@@ -74,14 +89,7 @@ def group_norm(norm, x):
         if st.target is None:
             st.target = key
         assert st.target == key, "norms must be met in the same order in every chunk"
-        xg = x.reshape(n, g, -1).to(torch.float64)
-        s, ss, c = xg.sum(-1), xg.square().sum(-1), xg.shape[-1]
-        if st.acc is None:
-            st.acc = [s, ss, c]
-        else:
-            st.acc[0] += s
-            st.acc[1] += ss
-            st.acc[2] += c
+        _accumulate(st.accs, key, x, g)
         raise StopPass
     mean, rstd = st.stats[key]
     # y = (x - mean) * rstd * w + b as one per-channel scale and shift.
@@ -95,10 +103,10 @@ def group_norm(norm, x):
     return torch.addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape))
 
 
-def finish_target(state, norm_modules):
-    """Turn the accumulated sums of the pass's target norm into whole-clip (mean, rstd)."""
-    s, ss, c = state.acc
-    mean = s / c
-    var = (ss / c - mean.square()).clamp_min(0)
-    eps = norm_modules[state.target].eps
-    state.stats[state.target] = (mean, torch.rsqrt(var + eps))
+def finish(state, norm_modules, keys):
+    """Turn the accumulated sums of the norms `keys` into whole-clip (mean, rstd)."""
+    for key in keys:
+        s, ss, c = state.accs.pop(key)
+        mean = s / c
+        var = (ss / c - mean.square()).clamp_min(0)
+        state.stats[key] = (mean, torch.rsqrt(var + norm_modules[key].eps))

@@ -10,6 +10,9 @@ frames. Two modes:
   sum and sum of squares in float64; a final pass produces the output. Two passes cannot be exact for
   more than one norm. Memory stays that of one chunk; time grows (see docs/stvae.md).
 - norm="chunk": every chunk is normalised with its own statistics (one pass, approximate).
+- norm="two_pass": pass 1 runs like "chunk" and accumulates every norm's sums over the clip; pass 2
+  normalises with them. Approximate (each norm's statistics come from inputs that earlier norms
+  normalised per chunk), at twice the cost of one pass.
 """
 
 import torch
@@ -40,6 +43,14 @@ def _run_passes(fn, pieces, state, norms, out):
 
     fn(piece) returns the chunk's output; out(i, y) stores output chunk i.
     """
+    if state.collect_all:  # two-pass: statistics of a per-chunk-normalised pass, then the output
+        state.reset_pass()
+        for piece in pieces:
+            with S.active(state):
+                fn(piece)
+            state.first = False
+        S.finish(state, norms, list(state.accs))
+        state.collect_all, state.exact_norm = False, True
     while True:
         state.reset_pass()
         for i, piece in enumerate(pieces):
@@ -53,16 +64,25 @@ def _run_passes(fn, pieces, state, norms, out):
             state.first = False
         if state.target is None:
             return
-        S.finish_target(state, norms)
+        S.finish(state, norms, [state.target])
 
 
 def _norm_modules(module):
     return {id(m): m for m in module.modules() if isinstance(m, torch.nn.GroupNorm)}
 
 
+MODES = ("exact", "chunk", "two_pass")
+
+
 def _check_mode(norm):
-    if norm not in ("exact", "chunk"):
-        raise ValueError(f"norm must be 'exact' or 'chunk', got {norm!r}")
+    if norm not in MODES:
+        raise ValueError(f"norm must be one of {MODES}, got {norm!r}")
+
+
+def _state(norm):
+    state = S.ChunkState(exact_norm=norm == "exact")
+    state.collect_all = norm == "two_pass"
+    return state
 
 
 def encode_chunked(encoder, x, chunk_latents=2, norm="exact"):
@@ -73,7 +93,7 @@ def encode_chunked(encoder, x, chunk_latents=2, norm="exact"):
     keep, ranges = encoder_plan(encoder, x.shape[2])
     pieces = [(ranges[a][0], ranges[min(a + chunk_latents, len(ranges)) - 1][1], a)
               for a in range(0, len(ranges), chunk_latents)]
-    state = S.ChunkState(exact_norm=norm == "exact")
+    state = _state(norm)
     state.keep_first = keep
     result = {}
 
@@ -95,7 +115,7 @@ def decode_chunked(decoder, z, chunk_latents=2, norm="exact", time_factor=4):
     t = z.shape[2]
     starts = list(range(0, t, chunk_latents))
     frame0 = [0 if a == 0 else 1 + time_factor * (a - 1) for a in starts]
-    state = S.ChunkState(exact_norm=norm == "exact")
+    state = _state(norm)
     result = {}
 
     def out(i, y):
