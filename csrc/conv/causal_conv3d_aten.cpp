@@ -10,6 +10,7 @@
 #include "conv/causal_conv3d_aten.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Config.h>
 
 #include <algorithm>
 
@@ -50,15 +51,37 @@ void add_piece_weight_grad(const Piece& pc, at::Tensor& grad_w, const at::Tensor
   if (pc.len > 1) grad_w.narrow(2, pc.tap0 + pc.summed, pc.len - 1).add_(gw.narrow(2, 1, pc.len - 1));
 }
 
-// Convolution of `len` frames to one output frame (time stride irrelevant). One frame goes through the
-// 2-D convolution: ATen sends single-frame 3-D convolutions to its slow unfold path (slow_conv3d).
+// fp32 on the CPU goes to oneDNN directly: ATen's heuristic sends batch-1 inputs with
+// N*C*T*H <= ~20480 (short streaming chunks, single-frame head pieces) to its unfold path
+// slow_conv3d, ~5x slower. Other dtypes (float64, half; bf16 needs a CPU check oneDNN does
+// internally) and devices go through at::convolution.
+bool direct_onednn(const at::Tensor& src) {
+#if AT_MKLDNN_ENABLED()
+  return src.is_cpu() && src.scalar_type() == at::kFloat && at::globalContext().userEnabledMkldnn();
+#else
+  return false;
+#endif
+}
+
+// A forward convolution without transposition, dilation or groups.
+at::Tensor conv(const at::Tensor& src, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+                at::IntArrayRef stride, at::IntArrayRef padding) {
+  const std::vector<int64_t> dilation(stride.size(), 1), out_pad(stride.size(), 0);
+#if AT_MKLDNN_ENABLED()
+  if (direct_onednn(src)) return at::mkldnn_convolution(src, w, bias, padding, stride, dilation, /*groups=*/1);
+#endif
+  return at::convolution(src, w, bias, stride, padding, dilation, /*transposed=*/false, out_pad, /*groups=*/1);
+}
+
+// Convolution of `len` frames to one output frame (time stride irrelevant). Through ATen, one frame
+// goes through the 2-D convolution (ATen sends single-frame 3-D convolutions to slow_conv3d); through
+// oneDNN it stays 3-D (oneDNN's 2-D convolution of one frame measured ~3x slower per tap than its
+// 3-D one: 128 channels, 64 x 64, fp32).
 at::Tensor conv_frames(const Geometry& g, const at::Tensor& src, const at::Tensor& w) {
-  if (src.size(2) == 1) {
-    return at::convolution(src.select(2, 0), w.select(2, 0), std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}, {1, 1}, false,
-                           {0, 0}, 1)
-        .unsqueeze(2);
+  if (src.size(2) == 1 && !direct_onednn(src)) {
+    return conv(src.select(2, 0), w.select(2, 0), std::nullopt, {g.sh, g.sw}, {g.ph, g.pw}).unsqueeze(2);
   }
-  return at::convolution(src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false, {0, 0, 0}, 1);
+  return conv(src, w, std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw});
 }
 
 // -> grad_src, grad_w of conv_frames.
@@ -75,13 +98,15 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
   return {gs, gw};
 }
 
-// Bulk output frames per ATen call. A chunk's temporaries: its output, and for NCDHW also a dense copy
-// of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small NCDHW
-// chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame chunks,
-// 2.5 s in 2-frame chunks, 2.1 s in one call). So: channels-last, about 1/16 of the output per call
-// (at least 4 MiB); NCDHW, about 1/4 (at least 16 MiB). Small tensors go in one call.
+// Bulk output frames per convolution call. A chunk's temporaries: its output, and for NCDHW also a
+// dense copy of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small
+// NCDHW chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame
+// chunks, 2.5 s in 2-frame chunks, 2.1 s in one call). So: NCDHW, about 1/4 of the output per call
+// (at least 16 MiB). Channels-last (input read in place): about 1/16 of the output but at least
+// 24 MiB (3 frames of 128 channels x 128 x 128 fp32: 1-frame chunks measured 15-25% slower over 17
+// frames, at 16 MiB more peak). Small tensors go in one call.
 int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
-  const int64_t min_bytes = channels_last ? (int64_t{4} << 20) : (int64_t{16} << 20);
+  const int64_t min_bytes = channels_last ? (int64_t{24} << 20) : (int64_t{16} << 20);
   const int64_t per_output = channels_last ? 16 : 4;
   const int64_t n_bulk = g.t_out - g.j_bulk;
   const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
@@ -107,8 +132,7 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
   for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
     const int64_t jb = std::min(ja + chunk, g.t_out);
     y.narrow(2, ja, jb - ja)
-        .copy_(at::convolution(bulk_source(g, x, ja, jb), w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1},
-                               /*transposed=*/false, {0, 0, 0}, /*groups=*/1));
+        .copy_(conv(bulk_source(g, x, ja, jb), w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}));
   }
   if (g.j_bulk > 0) {
     at::Tensor head = y.narrow(2, 0, g.j_bulk);
