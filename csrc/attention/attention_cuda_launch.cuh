@@ -4,52 +4,21 @@
 
 #include "attention/attention_cuda_launch.h"
 #include "attention/attention_launch.h"
+#include "common/cuda_stream_launch.cuh"
 
+// The kernels ask for up to 102 KiB of dynamic shared memory: StreamLaunch opts in past 48 KiB.
 namespace lavin_fast::cuda {
-namespace attention_detail {
-
-using attention_simt::LaunchStatus;
-
-struct StreamLaunch {
-  cudaStream_t stream;
-  cudaError_t err = cudaSuccess;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* /*name*/, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0) return true;
-    // Past the 48 KiB every launch gets, dynamic shared memory needs the opt-in (up to 163 KiB on
-    // sm_80, 227 KiB on sm_90; the kernels ask for at most 102 KiB).
-    if (smem > 48 * 1024) {
-      err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem));
-      if (err != cudaSuccess) return false;
-    }
-    kernel<<<grid, block, smem, stream>>>(args...);
-    err = cudaGetLastError();
-    return err == cudaSuccess;
-  }
-};
-
-inline cudaError_t to_cuda(LaunchStatus status, const StreamLaunch& launch) {
-  switch (status) {
-    case LaunchStatus::kOk: return cudaSuccess;
-    case LaunchStatus::kUnsupported: return cudaErrorInvalidValue;
-    case LaunchStatus::kFailed: return launch.err;
-  }
-  return cudaErrorInvalidValue;
-}
-
-}  // namespace attention_detail
 
 template <int D>
 cudaError_t attention_fwd(const VarlenAttentionFwdParams& p, cudaStream_t stream) {
-  attention_detail::StreamLaunch launch{stream};
-  return attention_detail::to_cuda(attention_simt::launch_fwd_hd<D>(p, launch), launch);
+  StreamLaunch launch{stream};
+  return to_cuda(attention_simt::launch_fwd_hd<D>(p, launch), launch);
 }
 
 template <int D>
 cudaError_t attention_bwd(const VarlenAttentionBwdParams& p, cudaStream_t stream) {
-  attention_detail::StreamLaunch launch{stream};
-  return attention_detail::to_cuda(attention_simt::launch_bwd_hd<D>(p, launch), launch);
+  StreamLaunch launch{stream};
+  return to_cuda(attention_simt::launch_bwd_hd<D>(p, launch), launch);
 }
 
 }  // namespace lavin_fast::cuda

@@ -14,10 +14,11 @@
 #include "attention/attention_fwd_kernel.cuh"
 #include "attention/attention_params.h"
 #include "common/elem_type.h"
+#include "common/launch_status.h"
 
 namespace lavin_fast::attention_simt {
 
-enum class LaunchStatus { kOk, kUnsupported, kFailed };
+using ::lavin_fast::LaunchStatus;
 
 constexpr int64_t kMaxGridYZ = 65535;
 

@@ -6,34 +6,22 @@
 
 #include "attention/attention_kernel_inputs.h"
 #include "attention/attention_simt_launch.h"
-#include "simt/mode.h"
+#include "common/simt_call.h"
 
 namespace lavin_fast::attention {
 namespace {
 
-template <typename F>
-void run(const char* what, F&& call) {
-  const lf::emu::Mode m = lf::emu::mode();
-  bool ok = false;
-  try {
-    ok = call(m.schedule, m.seed);
-  } catch (const lf::emu::Error& e) {
-    TORCH_CHECK(false, "lavin_fast: ", what, ": ", e.what());
-  }
-  TORCH_INTERNAL_ASSERT(ok, "lavin_fast: ", what, ": the simt launcher rejected its arguments");
-}
-
 void fwd(const VarlenAttentionFwdParams& params) {
   VarlenAttentionFwdParams p = params;
   const auto keep = align_inputs(p, at::kCPU);
-  run("varlen attention forward (simt)",
+  run_simt("varlen attention forward (simt)",
       [&](lf::emu::Schedule s, uint64_t seed) { return simt::attention_fwd(p, s, seed); });
 }
 
 void bwd(const VarlenAttentionBwdParams& params) {
   VarlenAttentionBwdParams p = params;
   const auto keep = align_inputs(p, at::kCPU);
-  run("varlen attention backward (simt)",
+  run_simt("varlen attention backward (simt)",
       [&](lf::emu::Schedule s, uint64_t seed) { return simt::attention_bwd(p, s, seed); });
 }
 

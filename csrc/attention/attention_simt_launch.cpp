@@ -6,33 +6,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "attention/attention_launch.h"
+#include "simt/emulator_launch.h"
 
 namespace lavin_fast::simt {
-namespace {
-
-using attention_simt::LaunchStatus;
-
-struct EmulatorLaunch {
-  lf::emu::Schedule schedule;
-  uint64_t seed;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    if (grid.x == 0 || grid.y == 0 || grid.z == 0) return true;
-    lf::emu::LaunchConfig cfg;
-    cfg.kernel = name;
-    cfg.grid = grid;
-    cfg.block = block;
-    cfg.dynamic_smem = smem;
-    cfg.schedule = schedule;
-    cfg.seed = seed;
-    lf::emu::launch(cfg, kernel, args...);  // throws lf::emu::Error
-    return true;
-  }
-};
-
-}  // namespace
-
 const char* attention_unsupported(ElemType dtype, int head_dim) {
   return attention_simt::unsupported(dtype, head_dim);
 }

@@ -2,33 +2,15 @@
 // the triple-chevron syntax on a stream. No torch headers. 20 KiB of dynamic shared memory: under the
 // 48 KiB default, so no cudaFuncSetAttribute.
 #include "conv/causal_conv3d_cuda_launch.h"
+
+#include "common/cuda_stream_launch.cuh"
 #include "conv/causal_conv3d_launch.h"
 
 namespace lavin_fast::cuda {
-namespace {
-
-struct StreamLaunch {
-  cudaStream_t stream;
-  cudaError_t err = cudaSuccess;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* /*name*/, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    kernel<<<grid, block, smem, stream>>>(args...);
-    err = cudaGetLastError();
-    return err == cudaSuccess;
-  }
-};
-
-}  // namespace
 
 cudaError_t causal_conv3d_fwd(const conv::CausalConv3dParams& p, ElemType type, cudaStream_t stream) {
   StreamLaunch launch{stream};
-  switch (conv_simt::launch_causal_conv3d_fwd(p, type, launch)) {
-    case conv_simt::LaunchStatus::kOk: return cudaSuccess;
-    case conv_simt::LaunchStatus::kUnsupported: return cudaErrorInvalidValue;
-    case conv_simt::LaunchStatus::kFailed: return launch.err;
-  }
-  return cudaErrorInvalidValue;
+  return to_cuda(conv_simt::launch_causal_conv3d_fwd(p, type, launch), launch);
 }
 
 }  // namespace lavin_fast::cuda

@@ -8,12 +8,13 @@
 #include <cstdint>
 
 #include "common/elem_type.h"
+#include "common/launch_status.h"
 #include "conv/causal_conv3d_kernel.cuh"
 #include "conv/causal_conv3d_params.h"
 
 namespace lavin_fast::conv_simt {
 
-enum class LaunchStatus { kOk, kUnsupported, kFailed };
+using ::lavin_fast::LaunchStatus;
 
 // What the kernel takes: bf16 / fp16, weight rows padded to the k tile, grid within CUDA's limits.
 inline bool supported(const CausalConv3dParams& p, ElemType type) {

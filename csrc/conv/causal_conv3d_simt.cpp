@@ -5,21 +5,16 @@
 #include <c10/util/Exception.h>
 
 #include "common/elem_type_of.h"
+#include "common/simt_call.h"
 #include "conv/causal_conv3d_simt_launch.h"
-#include "simt/mode.h"
 
 namespace lavin_fast::conv {
 namespace {
 
 void fwd(const CausalConv3dParams& p, c10::ScalarType dtype) {
-  const lf::emu::Mode m = lf::emu::mode();
-  bool ok = false;
-  try {
-    ok = simt::causal_conv3d_fwd(p, elem_type_of(dtype), m.schedule, m.seed);
-  } catch (const lf::emu::Error& e) {
-    TORCH_CHECK(false, "lavin_fast: causal_conv3d forward (simt): ", e.what());
-  }
-  TORCH_INTERNAL_ASSERT(ok, "lavin_fast: causal_conv3d forward (simt): the launcher rejected its arguments");
+  run_simt("causal_conv3d forward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
+    return simt::causal_conv3d_fwd(p, elem_type_of(dtype), s, seed);
+  });
 }
 
 bool takes(c10::ScalarType t) { return t == c10::kBFloat16 || t == c10::kHalf; }

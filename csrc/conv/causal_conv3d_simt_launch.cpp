@@ -3,29 +3,9 @@
 #include "conv/causal_conv3d_simt_launch.h"
 
 #include "conv/causal_conv3d_launch.h"
+#include "simt/emulator_launch.h"
 
 namespace lavin_fast::simt {
-namespace {
-
-struct EmulatorLaunch {
-  lf::emu::Schedule schedule;
-  uint64_t seed;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    lf::emu::LaunchConfig cfg;
-    cfg.kernel = name;
-    cfg.grid = grid;
-    cfg.block = block;
-    cfg.dynamic_smem = smem;
-    cfg.schedule = schedule;
-    cfg.seed = seed;
-    lf::emu::launch(cfg, kernel, args...);  // throws lf::emu::Error
-    return true;
-  }
-};
-
-}  // namespace
 
 bool causal_conv3d_fwd(const conv::CausalConv3dParams& p, ElemType type, lf::emu::Schedule schedule, uint64_t seed) {
   EmulatorLaunch launch{schedule, seed};

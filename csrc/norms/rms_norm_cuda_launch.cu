@@ -1,37 +1,13 @@
 // CUDA launchers of the RMSNorm family: the shared launch logic (rms_norm_launch.h) with a launcher
 // that uses the triple-chevron syntax on a stream. No torch headers.
 #include "norms/rms_norm_cuda_launch.h"
+
+#include "common/cuda_stream_launch.cuh"
 #include "norms/rms_norm_launch.h"
-
-namespace lavin_fast::cuda {
-namespace {
-
-using rms_norm_simt::LaunchStatus;
 
 // Dynamic shared memory stays under the 48 KiB every launch gets without opting in (plan_fwd /
 // plan_bwd: at most 16 KiB plus 256 bytes), so no cudaFuncSetAttribute.
-struct StreamLaunch {
-  cudaStream_t stream;
-  cudaError_t err = cudaSuccess;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* /*name*/, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    kernel<<<grid, block, smem, stream>>>(args...);
-    err = cudaGetLastError();
-    return err == cudaSuccess;
-  }
-};
-
-cudaError_t to_cuda(LaunchStatus status, const StreamLaunch& launch) {
-  switch (status) {
-    case LaunchStatus::kOk: return cudaSuccess;
-    case LaunchStatus::kUnsupported: return cudaErrorInvalidValue;
-    case LaunchStatus::kFailed: return launch.err;
-  }
-  return cudaErrorInvalidValue;
-}
-
-}  // namespace
+namespace lavin_fast::cuda {
 
 cudaError_t rms_norm_fwd(const RmsNormFwdParams& p, ElemType type, cudaStream_t stream) {
   StreamLaunch launch{stream};

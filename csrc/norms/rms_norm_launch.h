@@ -11,13 +11,14 @@
 #include <cstddef>
 
 #include "common/elem_type.h"
+#include "common/launch_status.h"
 #include "norms/norm_params.h"
 #include "norms/rms_norm_kernel.cuh"
 #include "norms/rms_norm_plan.h"
 
 namespace lavin_fast::rms_norm_simt {
 
-enum class LaunchStatus { kOk, kUnsupported, kFailed };
+using ::lavin_fast::LaunchStatus;
 
 // What the kernels do not take (callers check these first, with messages): rows < 1, dim outside
 // [1, INT32_MAX], no segments.

@@ -7,13 +7,14 @@
 #include <cstddef>
 
 #include "common/elem_type.h"
+#include "common/launch_status.h"
 #include "rope/rope_kernel.cuh"
 #include "rope/rope_params.h"
 #include "rope/rope_plan.h"
 
 namespace lavin_fast::rope_simt {
 
-enum class LaunchStatus { kOk, kUnsupported, kFailed };
+using ::lavin_fast::LaunchStatus;
 
 // What the kernels do not take (the host checks these first, with messages).
 inline bool shapes_supported(const QkNormRopeFwdParams& p) {

@@ -5,33 +5,21 @@
 #include <c10/util/Exception.h>
 
 #include "common/elem_type_of.h"
+#include "common/simt_call.h"
 #include "rope/rope_plan.h"
 #include "rope/rope_simt_launch.h"
-#include "simt/mode.h"
 
 namespace lavin_fast::rope {
 namespace {
 
-template <typename F>
-void run(const char* what, F&& call) {
-  const lf::emu::Mode m = lf::emu::mode();
-  bool ok = false;
-  try {
-    ok = call(m.schedule, m.seed);
-  } catch (const lf::emu::Error& e) {
-    TORCH_CHECK(false, "lavin_fast: ", what, ": ", e.what());
-  }
-  TORCH_INTERNAL_ASSERT(ok, "lavin_fast: ", what, ": the simt launcher rejected its arguments");
-}
-
 void fwd(const QkNormRopeFwdParams& p, c10::ScalarType dtype) {
-  run("qk_norm_rope forward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
+  run_simt("qk_norm_rope forward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
     return simt::qk_norm_rope_fwd(p, elem_type_of(dtype), s, seed);
   });
 }
 
 void bwd(const QkNormRopeBwdParams& p, c10::ScalarType dtype) {
-  run("qk_norm_rope backward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
+  run_simt("qk_norm_rope backward (simt)", [&](lf::emu::Schedule s, uint64_t seed) {
     return simt::qk_norm_rope_bwd(p, elem_type_of(dtype), s, seed);
   });
 }

@@ -10,31 +10,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include "rope/rope_launch.h"
+#include "simt/emulator_launch.h"
 
 namespace lavin_fast::simt {
-namespace {
-
-using rope_simt::LaunchStatus;
-
-struct EmulatorLaunch {
-  lf::emu::Schedule schedule;
-  uint64_t seed;
-
-  template <typename... P, typename... A>
-  bool operator()(const char* name, void (*kernel)(P...), dim3 grid, dim3 block, size_t smem, A... args) {
-    lf::emu::LaunchConfig cfg;
-    cfg.kernel = name;
-    cfg.grid = grid;
-    cfg.block = block;
-    cfg.dynamic_smem = smem;
-    cfg.schedule = schedule;
-    cfg.seed = seed;
-    lf::emu::launch(cfg, kernel, args...);  // throws lf::emu::Error
-    return true;
-  }
-};
-
-}  // namespace
 
 bool qk_norm_rope_fwd(const QkNormRopeFwdParams& p, ElemType type, lf::emu::Schedule schedule, uint64_t seed) {
   EmulatorLaunch launch{schedule, seed};
