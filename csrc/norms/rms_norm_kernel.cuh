@@ -16,35 +16,12 @@
 #include "common/segment_layout.h"
 #include "norms/norm_params.h"
 #include "norms/rms_norm_plan.h"
+#include "common/vec.cuh"
 #include "simt/dialect.cuh"
 
 namespace lavin_fast::rms_norm_simt {
 
-// ---- vectors of elements ----
-
-template <typename T, int V>
-struct alignas(sizeof(T) * V) Vec {
-  T e[V];
-};
-
-template <typename T, int V>
-LF_DEVICE Vec<T, V> load_vec(const T* ptr) {
-  if constexpr (V == 1) {
-    return Vec<T, 1>{{*ptr}};
-  } else {
-    static_assert(sizeof(T) * V == 16, "vectors are 16 bytes or one element");
-    return lf::bit_cast<Vec<T, V>>(lf::load16(ptr));
-  }
-}
-
-template <typename T, int V>
-LF_DEVICE void store_vec(T* ptr, const Vec<T, V>& v) {
-  if constexpr (V == 1) {
-    *ptr = v.e[0];
-  } else {
-    lf::store16(ptr, lf::bit_cast<uint4>(v));
-  }
-}
+// ---- vectors of elements (Vec, load_vec, store_vec: common/vec.cuh) ----
 
 // V consecutive fp32 values (a per-segment row, an accumulator row), 16 bytes at a time when V is a
 // multiple of 4 (the launcher then guarantees 16-byte aligned rows).

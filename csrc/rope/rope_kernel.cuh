@@ -13,6 +13,7 @@
 
 #include "rope/rope_params.h"
 #include "rope/rope_plan.h"
+#include "common/vec.cuh"
 #include "simt/dialect.cuh"
 
 #ifdef LF_SIMT_EMULATOR
@@ -20,30 +21,6 @@
 #endif
 
 namespace lavin_fast::rope_simt {
-
-template <typename T, int V>
-struct alignas(sizeof(T) * V) Vec {
-  T e[V];
-};
-
-template <typename T, int V>
-LF_DEVICE Vec<T, V> load_vec(const T* ptr) {
-  if constexpr (V == 1) {
-    return Vec<T, 1>{{*ptr}};
-  } else {
-    static_assert(sizeof(T) * V == 16, "vectors are 16 bytes or one element");
-    return lf::bit_cast<Vec<T, V>>(lf::load16(ptr));
-  }
-}
-
-template <typename T, int V>
-LF_DEVICE void store_vec(T* ptr, const Vec<T, V>& v) {
-  if constexpr (V == 1) {
-    *ptr = v.e[0];
-  } else {
-    lf::store16(ptr, lf::bit_cast<uint4>(v));
-  }
-}
 
 // sin(pi t), cos(pi t). The emulator has no sincospif: double math, rounded once.
 LF_DEVICE void sincos_pi(float t, float* s, float* c) {
