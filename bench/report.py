@@ -20,6 +20,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from bench.report_attention import section as attention_section  # noqa: E402
+from bench.report_linear import section as linear_section  # noqa: E402
 
 # The forward targets on this machine.
 TARGET_VS_COMPILE = 2.0
@@ -175,6 +176,7 @@ def report(data):
            f"B >= {100 * TARGET_COPY_FRACTION:.0f}% of copy_ bandwidth.",
            f"forward rows meeting all three targets: {sum(met)}/{len(met)}"]
     out += attention_section(benchmarks)
+    out += linear_section(benchmarks)
     return "\n".join(out)
 
 

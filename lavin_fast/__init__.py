@@ -2,12 +2,13 @@
 
 Every sequence op takes packed tokens plus ``cu_seqlens`` (NaViT-style) or padded batches, and has a
 pure-PyTorch reference in :mod:`lavin_fast.reference`. Areas: :mod:`lavin_fast.norms`,
-:mod:`lavin_fast.attention`, :mod:`lavin_fast.rope`, :mod:`lavin_fast.conv`, :mod:`lavin_fast.models`
+:mod:`lavin_fast.attention`, :mod:`lavin_fast.rope`, :mod:`lavin_fast.conv`, :mod:`lavin_fast.linear`, :mod:`lavin_fast.models`
 (J-DiT, ST-VAE), :mod:`lavin_fast.packing`, :mod:`lavin_fast.sampling`.
 """
 
 from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention
 from lavin_fast.conv import CausalConv3d, causal_conv3d
+from lavin_fast.linear import Linear, linear
 from lavin_fast.norms import (
     AdaRMSNorm,
     GatedRMSResidual,
@@ -26,6 +27,7 @@ __all__ = [
     "CausalConv3d",
     "GatedRMSResidual",
     "JDiTModulation",
+    "Linear",
     "QKNormRoPE",
     "RMSNorm",
     "RotaryEmbedding3D",
@@ -33,6 +35,7 @@ __all__ = [
     "causal_conv3d",
     "flash_attn_varlen_func",
     "gated_rms_residual",
+    "linear",
     "qk_norm_rope",
     "rms_norm",
     "rms_norm_modulate",

@@ -7,8 +7,9 @@ do) and in float64 when given float64, which is how the tests use them. The refe
 
 from lavin_fast.reference.attention import varlen_attention
 from lavin_fast.reference.conv import causal_conv3d
+from lavin_fast.reference.linear import linear
 from lavin_fast.reference.norms import gated_rms_residual, rms_norm, rms_norm_modulate
 from lavin_fast.reference.rope import apply_rope_3d, qk_norm_rope
 
-__all__ = ["apply_rope_3d", "causal_conv3d", "gated_rms_residual", "qk_norm_rope", "rms_norm",
+__all__ = ["apply_rope_3d", "causal_conv3d", "gated_rms_residual", "linear", "qk_norm_rope", "rms_norm",
            "rms_norm_modulate", "varlen_attention"]

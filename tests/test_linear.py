@@ -1,0 +1,113 @@
+"""lavin_fast.linear: values and gradients vs the float64 reference, the nn.Linear drop-in, opcheck,
+torch.compile, and errors."""
+
+import math
+
+import pytest
+import torch
+
+from lavin_fast import Linear, linear
+from lavin_fast import reference as ref
+from tests.helpers import DTYPES, assert_close, assert_grad_close, f64, randn
+
+ops = torch.ops.lavin_fast
+
+# (leading shape of x, in_features, out_features): empty, one row, odd sizes, 3-D input, the released
+# hidden size and the small J-DiT's MLP.
+SHAPES = [((0,), 8, 5), ((1,), 576, 1536), ((7,), 33, 5), ((2, 5), 72, 31), ((3,), 2304, 2304), ((130,), 576, 1536)]
+
+
+def _args(lead, k, n, dtype, bias):
+    x = randn(*lead, k, dtype=dtype)
+    w = randn(n, k, dtype=dtype, scale=1 / math.sqrt(k))
+    b = randn(n, dtype=dtype) if bias else None
+    return x, w, b
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [torch.float64])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("lead,k,n", SHAPES)
+def test_forward_backward_match_reference(lead, k, n, bias, dtype):
+    x, w, b = _args(lead, k, n, dtype, bias)
+    leaves = [t.requires_grad_() for t in (x, w, b) if t is not None]
+    y = linear(x, w, b)
+    want = ref.linear(f64(x), f64(w), f64(b))
+    if dtype == torch.float64:
+        torch.testing.assert_close(y, want)
+    else:
+        assert_close(y, want, dtype, "y")
+    gy = randn(*y.shape, dtype=dtype)
+    y.backward(gy)
+    refs = [t.detach().double().requires_grad_() for t in leaves]
+    ref.linear(*refs, *([None] if b is None else [])).backward(gy.double())
+    for name, got, r in zip("xwb", leaves, refs):
+        assert got.grad.dtype == dtype and got.grad.shape == r.grad.shape, name
+        if got.grad.numel() == 0:
+            continue
+        if dtype == torch.float64:
+            torch.testing.assert_close(got.grad, r.grad)
+        else:
+            assert_grad_close(got.grad, r.grad, dtype, f"grad {name}")
+
+
+def test_strided_inputs():
+    x = randn(40, 24).t()  # (24, 40) with column stride 24
+    w = randn(40, 16).t()  # weight (16, 40) transposed view
+    b = randn(16)
+    assert_close(linear(x, w, b), ref.linear(f64(x), f64(w), f64(b)), torch.float32, "strided")
+
+
+def test_module_is_a_drop_in_for_nn_linear():
+    torch.manual_seed(0)
+    plain = torch.nn.Linear(72, 40)
+    ours = Linear(72, 40)
+    assert isinstance(ours, torch.nn.Linear)
+    ours.load_state_dict(plain.state_dict(), strict=True)
+    assert list(ours.state_dict()) == ["weight", "bias"]
+    x = randn(3, 5, 72)
+    assert_close(ours(x), ref.linear(f64(x), f64(plain.weight), f64(plain.bias)), torch.float32, "module")
+    assert Linear(8, 4, bias=False).bias is None
+
+
+def test_autocast_matches_nn_linear():
+    m = Linear(64, 32)
+    x = randn(9, 64)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(x)
+        want = torch.nn.functional.linear(x, m.weight, m.bias)
+    assert y.dtype == torch.bfloat16
+    torch.testing.assert_close(y, want)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_opcheck(dtype):
+    x, w, b = _args((6,), 20, 12, dtype, True)
+    torch.library.opcheck(ops.linear, (x.requires_grad_(), w.requires_grad_(), b.requires_grad_()))
+    torch.library.opcheck(ops.linear, (x, w, None))
+    gy = randn(6, 12, dtype=dtype)
+    torch.library.opcheck(ops.linear_backward, (gy, x.detach(), w.detach(), [True, True, True]))
+    torch.library.opcheck(ops.linear_backward, (gy, x.detach(), w.detach(), [True, False, False]))
+
+
+def test_compile_fullgraph():
+    torch._dynamo.reset()
+    m = Linear(48, 24)
+    x = randn(2, 7, 48).requires_grad_()
+    y = torch.compile(lambda a: torch.nn.functional.silu(m(a)), fullgraph=True, dynamic=True)(x)
+    assert_close(y, torch.nn.functional.silu(ref.linear(f64(x), f64(m.weight), f64(m.bias))), torch.float32, "y")
+    y.sum().backward()
+    assert x.grad is not None and m.weight.grad is not None and m.bias.grad is not None
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: ops.linear(randn(3, 8), randn(4, 9), None), r"x's last dimension must equal weight.shape\[1\] = 9"),
+    (lambda: ops.linear(randn(3, 8), randn(4, 8, dtype=torch.float64), None), "weight must have x's dtype float32"),
+    (lambda: ops.linear(randn(3, 8), randn(4, 8), randn(5)), r"'bias' must have shape \(out_features,\) = \(4,\)"),
+    (lambda: ops.linear(randn(3, 8), randn(4, 8), randn(4, dtype=torch.bfloat16)), "bias must have x's dtype"),
+    (lambda: ops.linear(randn(3, 8), randn(32), None), "weight"),
+    (lambda: ops.linear(torch.ones(3, 8, dtype=torch.int32), torch.ones(4, 8, dtype=torch.int32), None), "x"),
+    (lambda: ops.linear_backward(randn(3, 5), randn(3, 8), randn(4, 8), [True, True, False]), "grad_y"),
+])
+def test_bad_input_is_a_clear_error(call, match):
+    with pytest.raises((RuntimeError, ValueError, TypeError), match=match):
+        call()
