@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from lavin_fast.attention import TileMask, varlen_attention
+from lavin_fast.linear import linear
 from lavin_fast.reference.attention import segment_mask
 
 
@@ -168,16 +169,20 @@ def test_attention(benchmark, harness, device, quick, case, passes, impl):
                 T=T, H=H, H_kv=Hk, D=D, segments=len(case.lengths))
 
 
-def test_matmul(benchmark, harness, device):
-    """fp32 matmul 2048^3 (MKL): the rate attention kernels are compared with."""
+@pytest.mark.parametrize("impl", ["torch.mm", "onednn"])
+def test_matmul(benchmark, harness, device, impl):
+    """fp32 matmul 2048^3, the rate attention kernels are compared with: torch.mm (MKL, which takes its
+    AVX2 path on AMD processors) and oneDNN's inner product (lavin_fast.linear's CPU path), the faster
+    of which is the machine's real fp32 GEMM rate."""
     if device.type != "cpu":
         pytest.skip("CPU only")
     g = torch.Generator().manual_seed(0)
     a, b = torch.randn(2048, 2048, generator=g), torch.randn(2048, 2048, generator=g)
     out = torch.empty(2048, 2048)
-    harness.run(benchmark, lambda: torch.mm(a, b, out=out), group="attention matmul",
+    fn = (lambda: torch.mm(a, b, out=out)) if impl == "torch.mm" else (lambda: linear(a, b))
+    harness.run(benchmark, fn, group="attention matmul",
                 bytes_moved=3 * 4 * 2048 * 2048, elements=2048 * 2048, kind="attention_matmul",
-                case="matmul 2048^3", passes="fwd", impl="torch.mm", dtype="fp32",
+                case="matmul 2048^3", passes="fwd", impl=impl, dtype="fp32",
                 flops=2 * 2048 ** 3)
 
 
