@@ -2,6 +2,7 @@
 
 from torch import nn
 
+from lavin_fast.linear import Linear
 from lavin_fast.models.jdit import ops
 from lavin_fast.models.jdit.layout import JointLayout
 from lavin_fast.norms import RMSNorm
@@ -32,12 +33,12 @@ class Attention(nn.Module):
         kv_dim = self.num_kv_heads * self.head_dim
         kw = dict(device=device, dtype=dtype)
         for s in STREAMS:
-            setattr(self, f"{s}_q", nn.Linear(dim, dim, bias=False, **kw))
-            setattr(self, f"{s}_k", nn.Linear(dim, kv_dim, bias=False, **kw))
-            setattr(self, f"{s}_v", nn.Linear(dim, kv_dim, bias=False, **kw))
+            setattr(self, f"{s}_q", Linear(dim, dim, bias=False, **kw))
+            setattr(self, f"{s}_k", Linear(dim, kv_dim, bias=False, **kw))
+            setattr(self, f"{s}_v", Linear(dim, kv_dim, bias=False, **kw))
             setattr(self, f"{s}_qnorm", RMSNorm(dim, eps=eps, **kw))
             setattr(self, f"{s}_knorm", RMSNorm(kv_dim, eps=eps, **kw))
-            setattr(self, f"{s}_proj", nn.Linear(dim, dim, bias=False, **kw))
+            setattr(self, f"{s}_proj", Linear(dim, dim, bias=False, **kw))
 
     def _qkv(self, s, h, positions):
         q = ops.qk_norm_rope(getattr(self, f"{s}_q")(h), getattr(self, f"{s}_qnorm").weight, positions,

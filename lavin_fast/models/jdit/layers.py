@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lavin_fast.linear import Linear
 from lavin_fast.norms import rms_norm_modulate
 from lavin_fast.reference.jdit import FREQ_DIM, TOKEN_DIM, mlp_hidden, timestep_embedding
 from lavin_fast.rope import RotaryEmbedding3D  # noqa: F401  (re-exported: the drop-in 3-D RoPE)
@@ -20,8 +21,8 @@ class TimestepEmbedder(nn.Module):
         super().__init__()
         self.frequency_embedding_size = frequency_embedding_size
         kw = dict(device=device, dtype=dtype)
-        self.mlp = nn.Sequential(nn.Linear(frequency_embedding_size, hidden_size, **kw), nn.SiLU(),
-                                 nn.Linear(hidden_size, hidden_size, **kw))
+        self.mlp = nn.Sequential(Linear(frequency_embedding_size, hidden_size, **kw), nn.SiLU(),
+                                 Linear(hidden_size, hidden_size, **kw))
 
     timestep_embedding = staticmethod(timestep_embedding)
 
@@ -32,7 +33,7 @@ class TimestepEmbedder(nn.Module):
 
 def patch_embedder(hidden_size, in_dim=TOKEN_DIM, device=None, dtype=None):
     """Linear(64 -> D) with bias, then LayerNorm with affine (keys 0.*, 1.*)."""
-    return nn.Sequential(nn.Linear(in_dim, hidden_size, device=device, dtype=dtype),
+    return nn.Sequential(Linear(in_dim, hidden_size, device=device, dtype=dtype),
                          nn.LayerNorm(hidden_size, device=device, dtype=dtype))
 
 
@@ -43,9 +44,9 @@ class SwiGLU(nn.Module):
         super().__init__()
         hidden_dim = hidden_dim or mlp_hidden(dim)
         kw = dict(bias=False, device=device, dtype=dtype)
-        self.gate_proj = nn.Linear(dim, hidden_dim, **kw)
-        self.up_proj = nn.Linear(dim, hidden_dim, **kw)
-        self.down_proj = nn.Linear(hidden_dim, dim, **kw)
+        self.gate_proj = Linear(dim, hidden_dim, **kw)
+        self.up_proj = Linear(dim, hidden_dim, **kw)
+        self.down_proj = Linear(hidden_dim, dim, **kw)
 
     def forward(self, x):
         g, u = self.gate_proj(x), self.up_proj(x)
@@ -64,8 +65,8 @@ class FinalLayer(nn.Module):
         super().__init__()
         kw = dict(device=device, dtype=dtype)
         self.eps = eps
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(hidden_size, hidden_size, **kw))
-        self.linear = nn.Linear(hidden_size, out_dim, **kw)
+        self.adaLN_modulation = nn.Sequential(nn.SiLU(), Linear(hidden_size, hidden_size, **kw))
+        self.linear = Linear(hidden_size, out_dim, **kw)
         for p in (*self.adaLN_modulation[1].parameters(), *self.linear.parameters()):
             nn.init.zeros_(p)
 

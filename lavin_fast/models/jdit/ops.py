@@ -5,7 +5,7 @@ from lavin_fast.attention import varlen_attention as _varlen_attention
 from lavin_fast.rope import qk_norm_rope as _qk_norm_rope
 
 # Which fused ops the model runs on (reported by `lavin-fast bench`).
-FUSED = {"varlen_attention": True, "qk_norm_rope": True}
+FUSED = {"varlen_attention": True, "qk_norm_rope": True, "linear": True}
 
 
 def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, *,
