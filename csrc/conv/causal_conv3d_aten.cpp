@@ -1,16 +1,20 @@
 // Why this shape: a padded copy of x is what the causal convolution must avoid. Output frames whose
-// window lies inside x (the bulk: all but the first ceil((k_t - 1) / s_t)) come from ATen
-// convolutions over views of x, in chunks of output frames, each copied into the preallocated output:
-// ATen convolutions only write fresh tensors, so a single call would hold a second output-sized
-// tensor; chunks bound that temporary to a fraction of the output (bulk_chunk). The head frames come from per-frame
-// pieces (Piece, causal_conv3d_geometry.h): replicated first-frame taps as one convolution with summed
-// weights, cache taps on views of the cache. The work is exactly the taps on real data; the copies
-// are of output chunks (and, for NCDHW, of input chunks: oneDNN wants dense input, which a time slice
-// is only in channels-last-3d with N = 1).
+// window lies inside x (the bulk: all but the first ceil((k_t - 1) / s_t)) come from convolutions over
+// views of x; the head frames from per-frame pieces (Piece, causal_conv3d_geometry.h): replicated
+// first-frame taps as one convolution with summed weights, cache taps on views of the cache. The work
+// is exactly the taps on real data.
+//
+// fp32 on the CPU: oneDNN writes every frame straight into the output (a fused "add" into a strided
+// view of y), so no output temporary and no copy. Channels-last-3d with N = 1 reads x in place too:
+// one call, nothing allocated beyond y. NCDHW goes in chunks of output frames: a time slice of NCDHW x
+// is not dense, and oneDNN reorders source and destination to its blocked layout internally; chunks
+// bound those temporaries (bulk_chunk). Other dtypes and devices: ATen convolutions into fresh
+// tensors, copied into y chunk by chunk.
 #include "conv/causal_conv3d_aten.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
 
@@ -120,19 +124,60 @@ at::Tensor bulk_source(const Geometry& g, const at::Tensor& x, int64_t ja, int64
   return time_slice(x, f0, (jb - 1) * g.st + 1 - f0);
 }
 
+// oneDNN's convolution with a fused "add" of a destination it writes in place (PyTorch ships it as
+// mkldnn::_convolution_pointwise_.binary, for inductor's conv + add fusion). Its destination may be a
+// strided view, so the bulk of the output is written straight into y: no output-sized temporary and
+// no copy, and for stride 1 the bulk reads all of x, a dense tensor in either layout, so no input copy.
+using ConvAddFn = at::Tensor&(at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
+                              at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t, std::string_view,
+                              std::optional<at::Scalar>, std::optional<std::string_view>,
+                              c10::List<std::optional<at::Scalar>>, std::optional<std::string_view>);
+
+const std::optional<c10::TypedOperatorHandle<ConvAddFn>>& onednn_conv_add() {
+  static const std::optional<c10::TypedOperatorHandle<ConvAddFn>> op =
+      []() -> std::optional<c10::TypedOperatorHandle<ConvAddFn>> {
+#if AT_MKLDNN_ENABLED()
+    const auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_convolution_pointwise_", "binary"});
+    if (handle) return handle->typed<ConvAddFn>();
+#endif
+    return std::nullopt;
+  }();
+  return op;
+}
+
+// dst += conv(src, w) + bias, written in place by oneDNN (dst may be a strided view of y).
+void conv_add(at::Tensor& dst, const at::Tensor& src, const at::Tensor& w, const std::optional<at::Tensor>& bias,
+              at::IntArrayRef stride, at::IntArrayRef padding) {
+  const int64_t dil[3] = {1, 1, 1};
+  onednn_conv_add()->call(dst, src, w, bias, padding, stride, dil, 1, "add", std::nullopt, std::nullopt,
+                          c10::List<std::optional<at::Scalar>>(), std::nullopt);
+}
+
 }  // namespace
 
 at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor& weight,
                         const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& cache) {
   const auto fmt = x.suggest_memory_format();
+  const bool channels_last = fmt == at::MemoryFormat::ChannelsLast3d;
   // The output follows x's layout: ATen would pick channels-last for a channels-last weight too.
   const at::Tensor w = weight.contiguous(fmt);
   at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
-  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
+  // In place, oneDNN writes y directly. Channels-last (x read in place when N = 1) then needs no
+  // temporaries at all: one call. NCDHW still goes in chunks: oneDNN reorders its source and
+  // destination to a blocked layout internally, temporaries that chunking bounds.
+  const bool in_place = direct_onednn(x) && onednn_conv_add().has_value();
+  const int64_t n_bulk = g.t_out - g.j_bulk;
+  const int64_t chunk = in_place && channels_last ? std::max<int64_t>(n_bulk, 1)
+                                                  : bulk_chunk(g, x.element_size(), channels_last);
   for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
     const int64_t jb = std::min(ja + chunk, g.t_out);
-    y.narrow(2, ja, jb - ja)
-        .copy_(conv(bulk_source(g, x, ja, jb), w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}));
+    at::Tensor dst = y.narrow(2, ja, jb - ja);
+    const at::Tensor src = bulk_source(g, x, ja, jb);
+    if (in_place) {
+      conv_add(dst.zero_(), src, w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw});
+    } else {
+      dst.copy_(conv(src, w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}));
+    }
   }
   if (g.j_bulk > 0) {
     at::Tensor head = y.narrow(2, 0, g.j_bulk);
@@ -142,7 +187,12 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
       head.zero_();
     }
     for (const Piece& pc : pieces(g)) {
-      y.narrow(2, pc.j, 1).add_(conv_frames(g, piece_source(pc, x, cache), piece_weight(pc, w)));
+      at::Tensor dst = y.narrow(2, pc.j, 1);
+      if (in_place) {
+        conv_add(dst, piece_source(pc, x, cache), piece_weight(pc, w), std::nullopt, {1, g.sh, g.sw}, {0, g.ph, g.pw});
+      } else {
+        dst.add_(conv_frames(g, piece_source(pc, x, cache), piece_weight(pc, w)));
+      }
     }
   }
   return y;
