@@ -2,7 +2,8 @@
 layout (head_dim 72, 4:1 GQA).
 
 Rows (median over repeats, after one warm-up call):
-  CFG step, two passes (released):  reference eager | reference torch.compile | lavin_fast
+  CFG step, two passes (released):  reference eager | reference torch.compile (default, and with
+                                    inductor's freezing on the CPU: oneDNN GEMMs) | lavin_fast
   CFG step, packed (one forward):   lavin_fast
   mixed batch (512/384/256-equivalent latents): lavin_fast padded to the largest | lavin_fast packed
 """
@@ -77,6 +78,13 @@ def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile
         rows["reference eager, two passes"] = _timed(two_passes(ref), repeats)
         if compile_ref:
             rows["reference torch.compile, two passes"] = _timed(two_passes(torch.compile(ref)), repeats)
+            if device.type == "cpu":  # freezing: inductor prepacks the weights for oneDNN (inference only)
+                import torch._inductor.config as inductor_config
+                torch._dynamo.reset()  # the default-config graph would otherwise be reused
+                with inductor_config.patch(freezing=True):
+                    rows["reference torch.compile+freezing, two passes"] = _timed(
+                        two_passes(torch.compile(ref)), repeats)
+                torch._dynamo.reset()
         rows["lavin_fast, two passes"] = _timed(two_passes(fast), repeats)
         rows["lavin_fast, packed CFG"] = _timed(lambda: fast.forward_tokens(c_tok, x_tok, tt, layout), repeats)
         if compile_fast:  # fuses what is left between the ops (SiLU * up, modulation chunks)
@@ -117,21 +125,23 @@ def run(args):
                  f"branches):")
     base = rows["reference eager, two passes"]
     for name, sec in rows.items():
-        lines.append(f"  {name:38s} {sec * 1e3:9.1f} ms   {base / sec:5.2f}x vs reference eager")
+        lines.append(f"  {name:46s} {sec * 1e3:9.1f} ms   {base / sec:5.2f}x vs reference eager")
     fast_step = rows["lavin_fast, packed CFG"]
     lines.append(f"  lavin_fast step (packed CFG) vs reference eager step: {base / fast_step:.2f}x; same work "
                  f"(two passes each): {base / rows['lavin_fast, two passes']:.2f}x")
-    if "reference torch.compile, two passes" in rows:
-        comp = rows["reference torch.compile, two passes"]
-        lines.append(f"  lavin_fast step vs compiled reference step: {comp / fast_step:.2f}x; same work: "
-                     f"{comp / rows['lavin_fast, two passes']:.2f}x")
+    for label, key in (("compiled", "reference torch.compile, two passes"),
+                       ("compiled+frozen", "reference torch.compile+freezing, two passes")):
+        if key in rows:
+            comp = rows[key]
+            lines.append(f"  lavin_fast step vs {label} reference step: {comp / fast_step:.2f}x; same work: "
+                         f"{comp / rows['lavin_fast, two passes']:.2f}x")
     lines.append(f"  packed CFG / two passes (lavin_fast): {fast_step / rows['lavin_fast, two passes']:.2f} "
                  "(< 1: packing is faster)")
     grids = [int(v) for v in args.mixed_grids.split(",")]
     padded, packed, pad_frac = bench_mixed(fast, args.mixed_pairs, grids, args.repeats, device)
     lines.append(f"mixed batch, token grids {grids} ({args.mixed_pairs} pair(s) each), padding {pad_frac:.0%}:")
-    lines.append(f"  lavin_fast padded to the largest        {padded * 1e3:9.1f} ms")
-    lines.append(f"  lavin_fast packed                       {packed * 1e3:9.1f} ms   {padded / packed:5.2f}x")
+    lines.append(f"  lavin_fast padded to the largest                {padded * 1e3:9.1f} ms")
+    lines.append(f"  lavin_fast packed                               {packed * 1e3:9.1f} ms   {padded / packed:5.2f}x")
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
