@@ -253,6 +253,44 @@ void fwd_typed(const VarlenAttentionFwdParams& p) {
 }
 
 // ---- backward ----
+
+// dst (cols x rows, row stride ldd) = src^T for src (rows x cols, row stride lds); rows and cols
+// multiples of kVec.
+inline void transpose(const float* src, int64_t lds, int rows, int cols, float* dst, int64_t ldd) {
+#if defined(CPU_CAPABILITY_AVX512)
+  for (int r0 = 0; r0 < rows; r0 += 16)
+    for (int c0 = 0; c0 < cols; c0 += 16) {
+      __m512 r[16], u[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
+      // Per 128-bit lane: pairs of rows interleaved, then groups of four rows (u[4g + k] holds, in
+      // lane L, column 4L + k of rows 4g..4g+3), then lanes gathered across the four groups.
+      for (int i = 0; i < 16; i += 2) {
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int g = 0; g < 16; g += 4) {
+        const __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
+        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+      }
+      for (int k = 0; k < 4; ++k) {
+        const __m512 v0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88), v1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+        _mm512_storeu_ps(dst + (c0 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 8 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0xDD));
+        _mm512_storeu_ps(dst + (c0 + 12 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0xDD));
+      }
+    }
+#else
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+#endif
+}
 //
 // Per (key tile, query block) pair, with M = G * nq stacked query rows and the key axis as the vector
 // axis: S = Q (cK)^T and dP = dO V^T (M x nkp), P = exp2(S - lse2), dS = P (dP - delta); then
@@ -266,12 +304,13 @@ void fwd_typed(const VarlenAttentionFwdParams& p) {
 constexpr int kKeyChunk = 4;
 
 struct BwdTiles {
-  int D, Dp, BQ, M;
+  int D, Dp, BQ, M, Mv;  // Mv = M rounded up to the vector width
   // Query rows of a whole segment (fused item) or one block: block b at rows b * M, head-major inside.
   std::vector<float> q, dout;     // (rows, D) unscaled q, grad_out
   std::vector<float> lse2, delta;  // (rows,) lse in log2 units (+inf: row saw nothing), rowsum(dO * O)
-  std::vector<float> dq;           // (rows, Dp) dQ accumulators
-  std::vector<float> s, dp;        // (M, kBK) S then P; dP then dS
+  std::vector<float> dq;           // per block (D, Mv): dQ^T accumulators
+  std::vector<float> s, dp;        // (Mv, kBK) S then P; dP then dS
+  std::vector<float> dst;          // (kBK, Mv) dS^T
   // Per key tile of a chunk (kKeyChunk slots):
   std::vector<float> kt, vt;       // (D, kBK) c K^T, V^T, padding columns zero
   std::vector<float> kr;           // (kBK, Dp) K
@@ -280,9 +319,11 @@ struct BwdTiles {
   std::vector<float> row;          // (Dp,) scratch
 
   BwdTiles(int d, int group)
-      : D(d), Dp(static_cast<int>(round_up(d, kVec))), BQ(rows_per_block(group)), M(group * BQ) {
-    s.assign(size_t(M) * kBK, 0.f);
-    dp.assign(size_t(M) * kBK, 0.f);
+      : D(d), Dp(static_cast<int>(round_up(d, kVec))), BQ(rows_per_block(group)), M(group * BQ),
+        Mv(static_cast<int>(round_up(M, kVec))) {
+    s.assign(size_t(Mv) * kBK, 0.f);
+    dp.assign(size_t(Mv) * kBK, 0.f);
+    dst.assign(size_t(kBK) * Mv, 0.f);
     kt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
     vt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
     kr.assign(size_t(kKeyChunk) * kBK * Dp, 0.f);
@@ -322,7 +363,7 @@ void pack_query_blocks(const VarlenAttentionBwdParams& p, const Segment& g, int 
   t.dout.resize(rows * t.D);
   t.lse2.resize(rows);
   t.delta.resize(rows);
-  t.dq.assign(rows * t.Dp, 0.f);
+  t.dq.assign(size_t(b1 - b0) * t.D * t.Mv, 0.f);
   for (int64_t b = b0; b < b1; ++b) {
     const int64_t i0 = b * t.BQ;
     pack_query_rows<T>(p, g, hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), delta, (b - b0) * t.M, t);
@@ -377,6 +418,15 @@ void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int6
   }
 }
 
+// dQ^T (D, Mv) += K^T dS^T for the M x nk block of dS in t.dp (row stride nkp), kr = K (nk, Dp): the
+// transposed product keeps head_dim a row count (no padding of 72 to 80, 6 x 4 register tiles) at the
+// price of transposing dS in registers.
+inline void add_dq(int M, int64_t nk, int64_t nkp, const float* kr, float* dqt, BwdTiles& t) {
+  const int Mr = static_cast<int>(round_up(M, kVec));
+  transpose(t.dp.data(), nkp, Mr, static_cast<int>(nkp), t.dst.data(), t.Mv);
+  gemm<true, true>(t.D, Mr, static_cast<int>(nk), kr, t.Dp, t.dst.data(), t.Mv, dqt, t.Mv);
+}
+
 // dK and dV of the key tiles of keys [j0, j0 + nkeys) (at most kKeyChunk tiles) of KV head hk, each
 // summing over the group's query heads and the query blocks in order, with the query rows packed in t
 // (pack_query_blocks over the whole segment). With kDq, also adds dS K of each tile, in key order, to
@@ -412,9 +462,7 @@ void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int6
       float* dkt = &t.dkt[size_t(ti) * D * kBK];
       gemm<true, true>(D, static_cast<int>(nkp), M, dout, D, t.s.data(), nkp, dvt, nkp);
       gemm<true, true>(D, static_cast<int>(nkp), M, q, D, t.dp.data(), nkp, dkt, nkp);
-      if constexpr (kDq)
-        gemm<true>(M, Dp, static_cast<int>(nk), t.dp.data(), nkp, &t.kr[size_t(ti) * kBK * Dp], Dp,
-                   &t.dq[r0 * Dp], Dp);
+      if constexpr (kDq) add_dq(M, nk, nkp, &t.kr[size_t(ti) * kBK * Dp], &t.dq[b * D * t.Mv], t);
     }
   }
   float* tmp = t.row.data();
@@ -432,17 +480,18 @@ void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int6
   }
 }
 
-// Writes dQ (scaled) of query block [i0, i0 + nq) from its accumulators (G * nq, Dp).
+// Writes dQ (scaled) of query block [i0, i0 + nq) from its accumulators dQ^T (D, Mv).
 template <typename T>
 void store_dq(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0, int64_t nq,
-              const float* acc, const BwdTiles& t) {
+              const float* acc, BwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, H = p.num_heads;
   for (int hh = 0; hh < G; ++hh) {
     const int h = hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
-      const int64_t row = g.q0 + i0 + i;
-      store_row(&acc[(hh * nq + i) * t.Dp], t.D, p.softmax_scale,
-                static_cast<T*>(p.grad_q) + (row * H + h) * t.D);
+      const int64_t row = g.q0 + i0 + i, c = hh * nq + i;
+      float* tmp = const_cast<float*>(t.row.data());
+      for (int d = 0; d < t.D; ++d) tmp[d] = acc[d * t.Mv + c];
+      store_row(tmp, t.D, p.softmax_scale, static_cast<T*>(p.grad_q) + (row * H + h) * t.D);
     }
   }
 }
@@ -458,13 +507,13 @@ void fused_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const flo
     key_chunk<T, true>(p, g, it.hk, j0, std::min<int64_t>(kKeyChunk * kBK, g.lk - j0), t);
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t i0 = b * t.BQ;
-    store_dq<T>(p, g, it.hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), &t.dq[b * t.M * t.Dp], t);
+    store_dq<T>(p, g, it.hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), &t.dq[b * t.D * t.Mv], t);
   }
 }
 
 template <typename T>
 void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, BwdTiles& t) {
-  const int G = p.num_heads / p.num_kv_heads, Dp = t.Dp;
+  const int G = p.num_heads / p.num_kv_heads;
   const Segment g = segment(p, it.s);
   const SegmentMask mask{p.mask, g};
   const int64_t i0 = it.r0, nq = it.n;
@@ -479,7 +528,7 @@ void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float*
     pack_key_tile<T>(p, g, it.hk, j0, nk, 0, t);
     probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, t.q.data(), t.dout.data(), t.lse2.data(),
                       t.delta.data(), 0, t);
-    gemm<true>(M, Dp, static_cast<int>(nk), t.dp.data(), nkp, t.kr.data(), Dp, t.dq.data(), Dp);
+    add_dq(M, nk, nkp, t.kr.data(), t.dq.data(), t);
   }
   store_dq<T>(p, g, it.hk, i0, nq, t.dq.data(), t);
 }
