@@ -76,6 +76,44 @@ struct Rows {
   const T* at(int64_t row, int64_t head) const { return base + row * row_stride + head * head_stride; }
 };
 
+// dst (cols x rows, row stride ldd) = src^T for src (rows x cols, row stride lds); rows and cols
+// multiples of kVec.
+inline void transpose(const float* src, int64_t lds, int rows, int cols, float* dst, int64_t ldd) {
+#if defined(CPU_CAPABILITY_AVX512)
+  for (int r0 = 0; r0 < rows; r0 += 16)
+    for (int c0 = 0; c0 < cols; c0 += 16) {
+      __m512 r[16], u[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
+      // Per 128-bit lane: pairs of rows interleaved, then groups of four rows (u[4g + k] holds, in
+      // lane L, column 4L + k of rows 4g..4g+3), then lanes gathered across the four groups.
+      for (int i = 0; i < 16; i += 2) {
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int g = 0; g < 16; g += 4) {
+        const __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
+        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+      }
+      for (int k = 0; k < 4; ++k) {
+        const __m512 v0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88), v1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+        _mm512_storeu_ps(dst + (c0 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 8 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0xDD));
+        _mm512_storeu_ps(dst + (c0 + 12 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0xDD));
+      }
+    }
+#else
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+#endif
+}
+
 // ---- forward ----
 //
 // Transposed: the query axis is the vector axis of both products, S^T (keys x M) = K Q^T and
@@ -87,25 +125,26 @@ struct Rows {
 constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
 
 struct FwdTiles {
-  int D, Mp;
-  std::vector<float> qt;     // (D, Mp)   scaled Q^T of the G heads, columns head-major, padding zero
-  std::vector<float> ot;     // (D, Mp)   O^T accumulator
+  int D, Dr, Mp;  // Dr = D rounded up to the vector width (rows of the transposes)
+  std::vector<float> qt;     // (Dr, Mp)  scaled Q^T of the G heads, columns head-major, padding zero
+  std::vector<float> ot;     // (Dr, Mp)  O^T accumulator (rows D.. unused)
+  std::vector<float> rows;   // (Mp, Dr)  Q rows before, O rows after the transposes
   std::vector<float> st;     // (kBK, Mp) S^T, then P^T
   std::vector<float> mask;   // (kBK, BQ) additive 0 / -inf, transposed
   std::vector<float> m, l;   // (Mp,) running max (log2 units) and sum
   std::vector<float> alpha;  // (Mp,) rescale of O^T for the current key tile
-  std::vector<float> row;    // (round_up(D, kVec),) scratch
 
   FwdTiles(int d, int group)
-      : D(d), Mp(static_cast<int>(round_up(int64_t(group) * rows_per_block(group), kVec))) {
-    qt.assign(size_t(D) * Mp, 0.f);
-    ot.assign(size_t(D) * Mp, 0.f);
+      : D(d), Dr(static_cast<int>(round_up(d, kVec))),
+        Mp(static_cast<int>(round_up(int64_t(group) * rows_per_block(group), kVec))) {
+    qt.assign(size_t(Dr) * Mp, 0.f);
+    ot.assign(size_t(Dr) * Mp, 0.f);
+    rows.assign(size_t(Mp) * Dr, 0.f);
     st.assign(size_t(kBK) * Mp, 0.f);
     mask.assign(size_t(kBK) * rows_per_block(group), 0.f);
     m.assign(Mp, 0.f);
     l.assign(Mp, 0.f);
     alpha.assign(Mp, 0.f);
-    row.assign(round_up(d, kVec), 0.f);
   }
 };
 
@@ -180,16 +219,19 @@ void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkIt
   const int M = static_cast<int>(G * nq), Mp = static_cast<int>(round_up(M, kVec));
   const Rows<T> q{static_cast<const T*>(p.q), p.q_row_stride, p.q_head_stride};
 
+  // Q^T: rows (zero-padded to Dr columns, Mp rows) transposed in registers.
+  const int Dr = t.Dr;
   float* qt = t.qt.data();
-  float* tmp = t.row.data();
+  float* rows = t.rows.data();
   for (int hh = 0; hh < G; ++hh)
     for (int64_t i = 0; i < nq; ++i) {
-      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale * kLog2e, tmp);
-      const int64_t c = hh * nq + i;
-      for (int d = 0; d < D; ++d) qt[d * Mp + c] = tmp[d];
+      float* r = rows + (hh * nq + i) * Dr;
+      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale * kLog2e, r);
+      std::fill(r + D, r + Dr, 0.f);
     }
-  for (int d = 0; d < D; ++d) std::fill(qt + d * Mp + M, qt + (d + 1) * Mp, 0.f);
-  std::fill_n(t.ot.begin(), size_t(D) * Mp, 0.f);
+  std::fill(rows + int64_t(M) * Dr, rows + int64_t(Mp) * Dr, 0.f);
+  transpose(rows, Dr, Mp, Dr, qt, Mp);
+  std::fill_n(t.ot.begin(), size_t(Dr) * Mp, 0.f);
   std::fill_n(t.m.begin(), Mp, kNegInf);
   std::fill_n(t.l.begin(), Mp, 0.f);
   const auto fq = mask.query_frames(i0, nq);
@@ -215,14 +257,13 @@ void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkIt
   }
 
   const int H = p.num_heads;
-  const float* ot = t.ot.data();
+  transpose(t.ot.data(), Mp, Dr, Mp, rows, Dr);
   for (int hh = 0; hh < G; ++hh) {
     const int h = it.hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t c = hh * nq + i, row = g.q0 + i0 + i;
       const bool seen = t.l[c] > 0.f;
-      for (int d = 0; d < D; ++d) tmp[d] = ot[d * Mp + c];
-      store_row(tmp, D, seen ? 1.f / t.l[c] : 0.f, static_cast<T*>(p.out) + (row * H + h) * D);
+      store_row(rows + c * Dr, D, seen ? 1.f / t.l[c] : 0.f, static_cast<T*>(p.out) + (row * H + h) * D);
       p.lse[h * p.total_q + row] = seen ? t.m[c] * kLn2 + std::log(t.l[c]) : kNegInf;
     }
   }
@@ -254,43 +295,6 @@ void fwd_typed(const VarlenAttentionFwdParams& p) {
 
 // ---- backward ----
 
-// dst (cols x rows, row stride ldd) = src^T for src (rows x cols, row stride lds); rows and cols
-// multiples of kVec.
-inline void transpose(const float* src, int64_t lds, int rows, int cols, float* dst, int64_t ldd) {
-#if defined(CPU_CAPABILITY_AVX512)
-  for (int r0 = 0; r0 < rows; r0 += 16)
-    for (int c0 = 0; c0 < cols; c0 += 16) {
-      __m512 r[16], u[16];
-      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
-      // Per 128-bit lane: pairs of rows interleaved, then groups of four rows (u[4g + k] holds, in
-      // lane L, column 4L + k of rows 4g..4g+3), then lanes gathered across the four groups.
-      for (int i = 0; i < 16; i += 2) {
-        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int g = 0; g < 16; g += 4) {
-        const __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
-        const __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
-        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-      }
-      for (int k = 0; k < 4; ++k) {
-        const __m512 v0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88), v1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
-        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
-        _mm512_storeu_ps(dst + (c0 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0x88));
-        _mm512_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0x88));
-        _mm512_storeu_ps(dst + (c0 + 8 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0xDD));
-        _mm512_storeu_ps(dst + (c0 + 12 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0xDD));
-      }
-    }
-#else
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
-#endif
-}
 //
 // Per (key tile, query block) pair, with M = G * nq stacked query rows and the key axis as the vector
 // axis: S = Q (cK)^T and dP = dO V^T (M x nkp), P = exp2(S - lse2), dS = P (dP - delta); then
