@@ -135,6 +135,14 @@ def test_gradients_odd_head_dims_cpu(head_dim):
     check_gradients("cpu", args, kw, torch.float32)
 
 
+@pytest.mark.parametrize("masks,heads", [("none", (4, 2)), ("causal+frames", (4, 2)), ("tiles", (6, 2))])
+def test_gradients_long_segments_cpu(masks, heads):
+    # Segments longer than the CPU backward's key chunk (4 tiles of 64 keys), with partial tiles; G = 3
+    # stacks 126 query rows, not a multiple of the vector width.
+    args, kw = make_problem(13, lens_q=[333, 70], lens_k=[601, 290], H=heads[0], H_kv=heads[1], masks=masks)
+    check_gradients("cpu", args, kw, torch.float32, masks)
+
+
 @backends
 def test_fully_masked_rows_are_zero_with_zero_gradient(backend):
     # Segment 0: causal with len_q > len_k, so the first 3 queries see nothing (bottom-right aligned).
@@ -180,14 +188,16 @@ def test_softmax_scale_and_empty_batch(backend):
     assert out.shape == (0, 4, 64) and lse.shape == (4, 0)
 
 
-@pytest.mark.parametrize("layout", ["many segments", "one segment MQA"])
+@pytest.mark.parametrize("layout", ["many segments", "one segment MQA", "long segment"])
 def test_backward_is_deterministic_across_thread_counts(layout):
     # With one (segment, KV head) the CPU backward runs as two passes on 2 threads and fused on 1:
     # the bits must not change either way.
     if layout == "many segments":
         args, kw = make_problem(9, n_segments=6, max_len=200, masks="causal+frames")
-    else:
+    elif layout == "one segment MQA":
         args, kw = make_problem(9, lens_q=[300], lens_k=[250], H=4, H_kv=1, masks="causal+tiles")
+    else:  # several key chunks of the fused backward
+        args, kw = make_problem(9, lens_q=[330], lens_k=[700], H=4, H_kv=1, masks="frames")
     q, k, v, *rest = args
     g = randn(*q.shape)
     threads = torch.get_num_threads()

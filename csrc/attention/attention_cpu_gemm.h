@@ -2,10 +2,11 @@
 // from *_cpu_kernel.cpp files, which are compiled once per instruction set).
 //
 // C (M x N) = / += A (M x K, row stride lda) * B (K x N, row stride ldb), N a multiple of the vector
-// width; or with A transposed (gemm_tn: A stored K x M), which the backward uses for P^T dO and
-// dS^T Q without materialising the transposes. Each block keeps MR x NV vector accumulators in registers and reads one row of B (NV vectors)
-// plus MR broadcasts of A per step of K: on AVX-512, 6 x 4 zmm accumulators give 24 FMAs per 4 loads
-// and 6 broadcasts, which keeps the FMA units busy while the B panel (K x 64 floats) stays in L1.
+// width; or with A transposed (kTransA: A stored K x M), which the attention kernels use for O^T +=
+// V^T P^T, dV^T += dO^T P and dK^T += Q^T dS without materialising the transposes. Each block keeps MR x NV
+// vector accumulators in registers and reads one row of B (NV vectors) plus MR broadcasts of A per
+// step of K: on AVX-512, 6 x 4 zmm accumulators give 24 FMAs per 4 loads and 6 broadcasts, which keeps
+// both FMA pipes busy (>= 10 independent chains hide their latency) while the B panel stays in L1.
 #pragma once
 
 #include <ATen/cpu/vec/functional.h>
@@ -29,11 +30,16 @@ constexpr int kGemmMR = 4, kGemmNV = 1;
 
 template <int MR, int NV, bool kAccumulate, bool kTransA>
 inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                       int64_t ldc) {
+                       int64_t ldc, const float* cscale) {
   fVec acc[MR][NV];
   for (int r = 0; r < MR; ++r)
     for (int v = 0; v < NV; ++v)
       acc[r][v] = kAccumulate ? fVec::loadu(C + r * ldc + v * kVec) : fVec(0.f);
+  if (kAccumulate && cscale)  // C *= cscale (per column) before accumulating: the online softmax's rescale
+    for (int v = 0; v < NV; ++v) {
+      const fVec s = fVec::loadu(cscale + v * kVec);
+      for (int r = 0; r < MR; ++r) acc[r][v] = acc[r][v] * s;
+    }
   for (int k = 0; k < K; ++k) {
     fVec b[NV];
     for (int v = 0; v < NV; ++v) b[v] = fVec::loadu(B + k * ldb + v * kVec);
@@ -47,44 +53,53 @@ inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64
 }
 
 // Rows of one column panel: full MR-row blocks, then one block of the remaining rows.
-template <int NV, bool kAcc, bool kTA, int R = kGemmMR - 1>
+template <int NV, bool kAcc, bool kTA, int R>
 inline void gemm_row_tail(int rows, int K, const float* A, int64_t lda, const float* B, int64_t ldb,
-                          float* C, int64_t ldc) {
+                          float* C, int64_t ldc, const float* cs) {
   if constexpr (R > 0) {
-    if (rows == R) return gemm_block<R, NV, kAcc, kTA>(K, A, lda, B, ldb, C, ldc);
-    gemm_row_tail<NV, kAcc, kTA, R - 1>(rows, K, A, lda, B, ldb, C, ldc);
+    if (rows == R) return gemm_block<R, NV, kAcc, kTA>(K, A, lda, B, ldb, C, ldc, cs);
+    gemm_row_tail<NV, kAcc, kTA, R - 1>(rows, K, A, lda, B, ldb, C, ldc, cs);
   }
 }
 
-template <int NV, bool kAcc, bool kTA>
+template <int NV, bool kAcc, bool kTA, int MR = kGemmMR>
 inline void gemm_panel(int M, int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                       int64_t ldc) {
+                       int64_t ldc, const float* cs) {
   int m = 0;
-  for (; m + kGemmMR <= M; m += kGemmMR)
-    gemm_block<kGemmMR, NV, kAcc, kTA>(K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc);
-  if (m < M) gemm_row_tail<NV, kAcc, kTA>(M - m, K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc);
+  for (; m + MR <= M; m += MR)
+    gemm_block<MR, NV, kAcc, kTA>(K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc, cs);
+  if (m < M)
+    gemm_row_tail<NV, kAcc, kTA, MR - 1>(M - m, K, A + (kTA ? m : m * lda), lda, B, ldb, C + m * ldc, ldc, cs);
 }
 
 template <bool kAcc, bool kTA, int NV = kGemmNV - 1>
 inline void gemm_col_tail(int nv, int M, int K, const float* A, int64_t lda, const float* B,
-                          int64_t ldb, float* C, int64_t ldc) {
+                          int64_t ldb, float* C, int64_t ldc, const float* cs) {
   if constexpr (NV > 0) {
-    if (nv == NV) return gemm_panel<NV, kAcc, kTA>(M, K, A, lda, B, ldb, C, ldc);
-    gemm_col_tail<kAcc, kTA, NV - 1>(nv, M, K, A, lda, B, ldb, C, ldc);
+    if (nv == NV) return gemm_panel<NV, kAcc, kTA>(M, K, A, lda, B, ldb, C, ldc, cs);
+    gemm_col_tail<kAcc, kTA, NV - 1>(nv, M, K, A, lda, B, ldb, C, ldc, cs);
   }
 }
 
 // C = A * B (kAccumulate false) or C += A * B, A (M x K) or, with kTransA, A^T with A (K x M);
-// N % kVec == 0. K == 0 leaves C (or zeroes it).
+// N % kVec == 0. K == 0 leaves C (or zeroes it). With kAccumulate and cscale (N,), C = C * cscale + A * B
+// (each column scaled).
 template <bool kAccumulate, bool kTransA = false>
 inline void gemm(int M, int N, int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-                 int64_t ldc) {
+                 int64_t ldc, const float* cscale = nullptr) {
   const int nvec = N / kVec;
+#if defined(CPU_CAPABILITY_AVX512)
+  // Five vectors (head_dim 72 or 80 padded to 80): one 4 x 5 panel (20 accumulators) instead of a
+  // 6 x 4 panel plus a 6 x 1 tail panel whose 6 accumulators cannot hide the FMA latency.
+  if (nvec == 5) return gemm_panel<5, kAccumulate, kTransA, 4>(M, K, A, lda, B, ldb, C, ldc, cscale);
+#endif
   int v = 0;
   for (; v + kGemmNV <= nvec; v += kGemmNV)
-    gemm_panel<kGemmNV, kAccumulate, kTransA>(M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
+    gemm_panel<kGemmNV, kAccumulate, kTransA>(M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc,
+                                              cscale ? cscale + v * kVec : nullptr);
   if (v < nvec)
-    gemm_col_tail<kAccumulate, kTransA>(nvec - v, M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc);
+    gemm_col_tail<kAccumulate, kTransA>(nvec - v, M, K, A, lda, B + v * kVec, ldb, C + v * kVec, ldc,
+                                        cscale ? cscale + v * kVec : nullptr);
 }
 
 }  // namespace CPU_CAPABILITY

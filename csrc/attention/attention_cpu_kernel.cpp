@@ -2,15 +2,17 @@
 // fp16 inputs, and a FlashAttention-2-style backward that recomputes P from the saved lse.
 //
 // Work items are (segment, KV head, block of rows). The G = H / H_kv query heads that share a KV head
-// are stacked into one block of G * BQ query rows, so every K/V tile is converted to fp32 once and
-// reused by the whole group. Key tiles that the masks hide entirely are skipped before any compute;
-// element masking runs only on partially visible tiles. The products q.k and p.v are register-blocked
-// GEMMs (attention_cpu_gemm.h) on fp32 tiles packed per item.
+// are stacked into one block of G * BQ query rows, so every K/V tile is reused by the whole group. Key
+// tiles that the masks hide entirely are skipped before any compute; element masking runs only on
+// partially visible tiles. The tile products are register-blocked GEMMs (attention_cpu_gemm.h),
+// oriented so that head_dim is a row count (never padded to the vector width) wherever possible;
+// scores are kept in log2 units so the softmax uses a short exp2 (attention_cpu_exp.h).
 //
-// Backward: dK/dV per (segment, KV head, key tile) summing over the group's query heads and blocks in
-// a fixed order, then dQ per (segment, KV head, query block) in a second pass that recomputes P and
-// dP (two more tile products than FlashAttention-2's atomic dQ, but no atomics and no S^2 scratch),
-// so every gradient is bitwise independent of the thread count.
+// Backward: when the (segment, KV head) items spread well over the threads, one fused pass per item
+// (FlashAttention-2's five products, dQ accumulated privately); otherwise dK/dV per (segment, KV head,
+// key tile) summing over the group's query heads and blocks in a fixed order, then dQ per (segment,
+// KV head, query block) in a second pass that recomputes P and dP (no atomics, no S^2 scratch). Both
+// add the same terms in the same order, so every gradient is bitwise independent of the thread count.
 //
 // Compiled once per instruction set with CPU_CAPABILITY = DEFAULT / AVX2 / AVX512.
 #include <c10/util/BFloat16.h>
@@ -18,9 +20,11 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "attention/attention_cpu.h"
+#include "attention/attention_cpu_exp.h"
 #include "attention/attention_cpu_gemm.h"
 #include "attention/attention_cpu_tiles.h"
 #include "common/cpu_vec.h"
@@ -60,62 +64,9 @@ inline void store_row(const float* x, int64_t d, float mul, T* y) {
   });
 }
 
-inline float row_max(const float* x, int64_t n) {  // n % kVec == 0
-  fVec m(kNegInf);
-  for (int64_t j = 0; j < n; j += kVec) m = at::vec::maximum(m, fVec::loadu(x + j));
-  return at::vec::vec_reduce_all([](fVec a, fVec b) { return at::vec::maximum(a, b); }, m);
-}
-
-inline void scale_row(float* x, int64_t n, float a) {
-  const fVec va(a);
-  for (int64_t j = 0; j < n; j += kVec) (fVec::loadu(x + j) * va).store(x + j);
-}
-
 inline void add_row(float* x, const float* y, int64_t n) {
   for (int64_t j = 0; j < n; j += kVec) (fVec::loadu(x + j) + fVec::loadu(y + j)).store(x + j);
 }
-
-// Per-thread fp32 tiles, sized for the largest block. Layouts (row-major, lead dimension last):
-struct Tiles {
-  int D, Dp, BQ, M;
-  std::vector<float> q;     // (M, Dp)   scaled query rows of the G heads, stacked head-major
-  std::vector<float> acc;   // (M, Dp)   O (forward) or dQ accumulator
-  std::vector<float> s;     // (M, kBK)  scores, then P
-  std::vector<float> dp;    // (M, kBK)  dP, then dS
-  std::vector<float> dout;  // (M, Dp)   grad_out rows
-  std::vector<float> kt;    // (Dp, kBK) K^T
-  std::vector<float> vt;    // (Dp, kBK) V^T
-  std::vector<float> k;     // (kBK, Dp) K
-  std::vector<float> v;     // (kBK, Dp) V
-  std::vector<float> dk;    // (kBK, Dp)
-  std::vector<float> dv;    // (kBK, Dp)
-  std::vector<float> mask;  // (BQ, kBK) additive 0 / -inf
-  std::vector<float> m, l;  // (M,) running max and sum (forward); lse and delta (backward)
-  std::vector<float> row;   // (Dp,) scratch
-  std::vector<float> dq;    // (blocks, M, Dp) dQ of a whole segment (fused backward)
-
-  Tiles(int d, int group, bool backward)
-      : D(d), Dp(static_cast<int>(round_up(d, kVec))), BQ(rows_per_block(group)), M(group * BQ) {
-    q.assign(size_t(M) * Dp, 0.f);
-    acc.assign(size_t(M) * Dp, 0.f);
-    s.assign(size_t(M) * kBK, 0.f);
-    kt.assign(size_t(Dp) * kBK, 0.f);
-    mask.assign(size_t(BQ) * kBK, 0.f);
-    m.assign(M, 0.f);
-    l.assign(M, 0.f);
-    row.assign(Dp, 0.f);
-    if (!backward) {
-      v.assign(size_t(kBK) * Dp, 0.f);
-      return;
-    }
-    dp.assign(size_t(M) * kBK, 0.f);
-    dout.assign(size_t(M) * Dp, 0.f);
-    vt.assign(size_t(Dp) * kBK, 0.f);
-    k.assign(size_t(kBK) * Dp, 0.f);
-    dk.assign(size_t(kBK) * Dp, 0.f);
-    dv.assign(size_t(kBK) * Dp, 0.f);
-  }
-};
 
 // Rows of a (row, head)-strided tensor.
 template <typename T>
@@ -125,86 +76,195 @@ struct Rows {
   const T* at(int64_t row, int64_t head) const { return base + row * row_stride + head * head_stride; }
 };
 
-// Key tile [j0, j0 + nk) of KV head hk as (D, nkp) transposed fp32, padding columns zero.
-template <typename T>
-void pack_transposed(const Rows<T>& src, int64_t row0, int hk, int64_t nk, int64_t nkp, Tiles& t,
-                     float* dst) {
-  float* tmp = t.row.data();
-  for (int64_t j = 0; j < nk; ++j) {
-    load_row(src.at(row0 + j, hk), t.D, 1.f, tmp);
-    for (int d = 0; d < t.D; ++d) dst[d * nkp + j] = tmp[d];
-  }
-  for (int d = 0; d < t.D; ++d)
-    for (int64_t j = nk; j < nkp; ++j) dst[d * nkp + j] = 0.f;
+// dst (cols x rows, row stride ldd) = src^T for src (rows x cols, row stride lds); rows and cols
+// multiples of kVec.
+inline void transpose(const float* src, int64_t lds, int rows, int cols, float* dst, int64_t ldd) {
+#if defined(CPU_CAPABILITY_AVX512)
+  for (int r0 = 0; r0 < rows; r0 += 16)
+    for (int c0 = 0; c0 < cols; c0 += 16) {
+      __m512 r[16], u[16];
+      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
+      // Per 128-bit lane: pairs of rows interleaved, then groups of four rows (u[4g + k] holds, in
+      // lane L, column 4L + k of rows 4g..4g+3), then lanes gathered across the four groups.
+      for (int i = 0; i < 16; i += 2) {
+        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+      }
+      for (int g = 0; g < 16; g += 4) {
+        const __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
+        const __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
+        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
+        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
+        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
+        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
+      }
+      for (int k = 0; k < 4; ++k) {
+        const __m512 v0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88), v1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
+        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
+        _mm512_storeu_ps(dst + (c0 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0x88));
+        _mm512_storeu_ps(dst + (c0 + 8 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0xDD));
+        _mm512_storeu_ps(dst + (c0 + 12 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0xDD));
+      }
+    }
+#else
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+#endif
 }
 
 // ---- forward ----
+//
+// Transposed: the query axis is the vector axis of both products, S^T (keys x M) = K Q^T and
+// O^T (D x M) += V^T P^T, so head_dim (72 in LaVin-DiT) never has to be padded to the vector width,
+// K and V are read in place as the broadcast operands (no per-tile packing), and the softmax's row
+// maxima and sums are element-wise over key rows instead of horizontal reductions. Scores are in
+// log2 units (log2(e) folded into the query scale) so the exponentials are exp2.
+
+constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+
+struct FwdTiles {
+  int D, Dr, Mp;  // Dr = D rounded up to the vector width (rows of the transposes)
+  std::vector<float> qt;     // (Dr, Mp)  scaled Q^T of the G heads, columns head-major, padding zero
+  std::vector<float> ot;     // (Dr, Mp)  O^T accumulator (rows D.. unused)
+  std::vector<float> rows;   // (Mp, Dr)  Q rows before, O rows after the transposes
+  std::vector<float> st;     // (kBK, Mp) S^T, then P^T
+  std::vector<float> mask;   // (kBK, BQ) additive 0 / -inf, transposed
+  std::vector<float> m, l;   // (Mp,) running max (log2 units) and sum
+  std::vector<float> alpha;  // (Mp,) rescale of O^T for the current key tile
+
+  FwdTiles(int d, int group)
+      : D(d), Dr(static_cast<int>(round_up(d, kVec))),
+        Mp(static_cast<int>(round_up(int64_t(group) * rows_per_block(group), kVec))) {
+    qt.assign(size_t(Dr) * Mp, 0.f);
+    ot.assign(size_t(Dr) * Mp, 0.f);
+    rows.assign(size_t(Mp) * Dr, 0.f);
+    st.assign(size_t(kBK) * Mp, 0.f);
+    mask.assign(size_t(kBK) * rows_per_block(group), 0.f);
+    m.assign(Mp, 0.f);
+    l.assign(Mp, 0.f);
+    alpha.assign(Mp, 0.f);
+  }
+};
+
+// K and V as fp32 rows: in place for fp32, else converted once per call.
+struct FloatKV {
+  std::vector<float> buf;
+  Rows<float> k, v;
+};
 
 template <typename T>
-void fwd_item(const VarlenAttentionFwdParams& p, const WorkItem& it, Tiles& t) {
-  const int G = p.num_heads / p.num_kv_heads, D = t.D, Dp = t.Dp;
+FloatKV float_kv(const VarlenAttentionFwdParams& p) {
+  FloatKV r;
+  if constexpr (std::is_same_v<T, float>) {
+    r.k = {static_cast<const float*>(p.k), p.k_row_stride, p.k_head_stride};
+    r.v = {static_cast<const float*>(p.v), p.v_row_stride, p.v_head_stride};
+  } else {
+    const int Hk = p.num_kv_heads, D = p.head_dim;
+    const int64_t n = p.total_k * Hk * D;
+    r.buf.resize(2 * size_t(n));
+    const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
+    const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
+    float* kb = r.buf.data();
+    float* vb = kb + n;
+    at::parallel_for(0, p.total_k, 64, [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row)
+        for (int h = 0; h < Hk; ++h) {
+          load_row(k.at(row, h), D, 1.f, kb + (row * Hk + h) * D);
+          load_row(v.at(row, h), D, 1.f, vb + (row * Hk + h) * D);
+        }
+    });
+    r.k = {kb, int64_t(Hk) * D, D};
+    r.v = {vb, int64_t(Hk) * D, D};
+  }
+  return r;
+}
+
+// Online softmax of NV vectors of query columns of S^T (nk rows, row stride ld), starting at column c
+// of the running max / sum: P^T = exp2(S^T - max) in place, t.alpha = exp2(old max - new max), the
+// factor the accumulated O^T columns take. NV independent chains per pass hide the max/add latency.
+// A column that has seen nothing yet (max -inf) uses 0 as its max, so P = exp2(-inf) = 0 and alpha = 0.
+template <int NV>
+inline void softmax_columns(float* st, int64_t ld, int nk, FwdTiles& t, int c) {
+  fVec mx[NV], mu[NV], sum[NV];
+  for (int v = 0; v < NV; ++v) mx[v] = fVec::loadu(&t.m[c + v * kVec]);
+  for (int j = 0; j < nk; ++j)
+    for (int v = 0; v < NV; ++v) mx[v] = at::vec::maximum(mx[v], fVec::loadu(st + j * ld + v * kVec));
+  for (int v = 0; v < NV; ++v) {
+    mu[v] = fVec::blendv(mx[v], fVec(0.f), mx[v] == fVec(kNegInf));
+    sum[v] = fVec(0.f);
+  }
+  for (int j = 0; j < nk; ++j)
+    for (int v = 0; v < NV; ++v) {
+      const fVec e = fast_exp2(fVec::loadu(st + j * ld + v * kVec) - mu[v]);
+      e.store(st + j * ld + v * kVec);
+      sum[v] = sum[v] + e;
+    }
+  for (int v = 0; v < NV; ++v) {
+    const int cv = c + v * kVec;
+    const fVec alpha = fast_exp2(fVec::loadu(&t.m[cv]) - mu[v]);
+    (fVec::loadu(&t.l[cv]) * alpha + sum[v]).store(&t.l[cv]);
+    alpha.store(&t.alpha[cv]);
+    mx[v].store(&t.m[cv]);
+  }
+}
+
+template <typename T>
+void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkItem& it, FwdTiles& t) {
+  const int G = p.num_heads / p.num_kv_heads, D = t.D;
   const Segment g = segment(p, it.s);
   const SegmentMask mask{p.mask, g};
   const int64_t i0 = it.r0, nq = it.n;
-  const int M = static_cast<int>(G * nq);
+  const int M = static_cast<int>(G * nq), Mp = static_cast<int>(round_up(M, kVec));
   const Rows<T> q{static_cast<const T*>(p.q), p.q_row_stride, p.q_head_stride};
-  const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
-  const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
 
+  // Q^T: rows (zero-padded to Dr columns, Mp rows) transposed in registers.
+  const int Dr = t.Dr;
+  float* qt = t.qt.data();
+  float* rows = t.rows.data();
   for (int hh = 0; hh < G; ++hh)
-    for (int64_t i = 0; i < nq; ++i)
-      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale, &t.q[(hh * nq + i) * D]);
-  std::fill_n(t.acc.begin(), size_t(M) * Dp, 0.f);
-  std::fill_n(t.m.begin(), M, kNegInf);
-  std::fill_n(t.l.begin(), M, 0.f);
+    for (int64_t i = 0; i < nq; ++i) {
+      float* r = rows + (hh * nq + i) * Dr;
+      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale * kLog2e, r);
+      std::fill(r + D, r + Dr, 0.f);
+    }
+  std::fill(rows + int64_t(M) * Dr, rows + int64_t(Mp) * Dr, 0.f);
+  transpose(rows, Dr, Mp, Dr, qt, Mp);
+  std::fill_n(t.ot.begin(), size_t(Dr) * Mp, 0.f);
+  std::fill_n(t.m.begin(), Mp, kNegInf);
+  std::fill_n(t.l.begin(), Mp, 0.f);
   const auto fq = mask.query_frames(i0, nq);
+  float* st = t.st.data();
 
   for (int64_t j0 = 0; j0 < g.lk; j0 += kBK) {
-    const int64_t nk = std::min<int64_t>(kBK, g.lk - j0), nkp = round_up(nk, kVec);
-    Visibility vis = mask.block(i0, nq, j0, nk, fq);
+    const int nk = static_cast<int>(std::min<int64_t>(kBK, g.lk - j0));
+    const Visibility vis = mask.block(i0, nq, j0, nk, fq);
     if (vis == Visibility::kNone) continue;
-    if (nk != nkp) vis = Visibility::kPartial;  // padding columns need masking
-    pack_transposed(k, g.k0 + j0, it.hk, nk, nkp, t, t.kt.data());
-    for (int64_t j = 0; j < nk; ++j) load_row(v.at(g.k0 + j0 + j, it.hk), D, 1.f, &t.v[j * Dp]);
-
-    float* s = t.s.data();
-    gemm<false>(M, static_cast<int>(nkp), D, t.q.data(), D, t.kt.data(), nkp, s, nkp);
+    const float* kp = kv.k.at(g.k0 + j0, it.hk);
+    const float* vp = kv.v.at(g.k0 + j0, it.hk);
+    gemm<false>(nk, Mp, D, kp, kv.k.row_stride, qt, Mp, st, Mp);
     if (vis == Visibility::kPartial) {
-      mask.fill(i0, nq, j0, nk, nkp, t.mask.data());
-      for (int r = 0; r < M; ++r) add_row(s + r * nkp, &t.mask[(r % nq) * nkp], nkp);
+      mask.fill_transposed(i0, nq, j0, nk, t.mask.data());
+      for (int j = 0; j < nk; ++j)
+        for (int hh = 0; hh < G; ++hh)
+          for (int64_t i = 0; i < nq; ++i) st[j * Mp + hh * nq + i] += t.mask[j * nq + i];
     }
-    // Online softmax: rescale what was accumulated when a row's running max grows.
-    for (int r = 0; r < M; ++r) {
-      float* sr = s + r * nkp;
-      const float m_new = std::max(t.m[r], row_max(sr, nkp));
-      if (m_new == kNegInf) {  // nothing visible yet in this row: P = 0
-        std::fill_n(sr, nkp, 0.f);
-        continue;
-      }
-      const float alpha = std::exp(t.m[r] - m_new);  // 0 when the row had seen nothing
-      const fVec vm(m_new);
-      fVec sum(0.f);
-      for (int64_t j = 0; j < nkp; j += kVec) {
-        const fVec e = (fVec::loadu(sr + j) - vm).exp_u20();
-        e.store(sr + j);
-        sum = sum + e;
-      }
-      t.l[r] = t.l[r] * alpha + at::vec::vec_reduce_all([](fVec a, fVec b) { return a + b; }, sum);
-      if (alpha != 1.f) scale_row(&t.acc[r * Dp], Dp, alpha);
-      t.m[r] = m_new;
-    }
-    gemm<true>(M, Dp, static_cast<int>(nk), s, nkp, t.v.data(), Dp, t.acc.data(), Dp);
+    int c = 0;
+    for (; c + 8 * kVec <= Mp; c += 8 * kVec) softmax_columns<8>(st + c, Mp, nk, t, c);
+    for (; c < Mp; c += kVec) softmax_columns<1>(st + c, Mp, nk, t, c);
+    gemm<true, true>(D, Mp, nk, vp, kv.v.row_stride, st, Mp, t.ot.data(), Mp, t.alpha.data());
   }
 
   const int H = p.num_heads;
+  transpose(t.ot.data(), Mp, Dr, Mp, rows, Dr);
   for (int hh = 0; hh < G; ++hh) {
     const int h = it.hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
-      const int r = static_cast<int>(hh * nq + i);
-      const int64_t row = g.q0 + i0 + i;
-      const bool seen = t.l[r] > 0.f;
-      store_row(&t.acc[r * Dp], D, seen ? 1.f / t.l[r] : 0.f, static_cast<T*>(p.out) + (row * H + h) * D);
-      p.lse[h * p.total_q + row] = seen ? t.m[r] + std::log(t.l[r]) : kNegInf;
+      const int64_t c = hh * nq + i, row = g.q0 + i0 + i;
+      const bool seen = t.l[c] > 0.f;
+      store_row(rows + c * Dr, D, seen ? 1.f / t.l[c] : 0.f, static_cast<T*>(p.out) + (row * H + h) * D);
+      p.lse[h * p.total_q + row] = seen ? t.m[c] * kLn2 + std::log(t.l[c]) : kNegInf;
     }
   }
 }
@@ -228,109 +288,214 @@ template <typename T>
 void fwd_typed(const VarlenAttentionFwdParams& p) {
   const int G = p.num_heads / p.num_kv_heads;
   std::vector<WorkItem> items = query_items(p, rows_per_block(G));
-  run_work(items, [&] { return Tiles(p.head_dim, G, /*backward=*/false); },
-           [&](const WorkItem& it, Tiles& t) { fwd_item<T>(p, it, t); });
+  const FloatKV kv = float_kv<T>(p);
+  run_work(items, [&] { return FwdTiles(p.head_dim, G); },
+           [&](const WorkItem& it, FwdTiles& t) { fwd_item<T>(p, kv, it, t); });
 }
 
 // ---- backward ----
 
-// Query block rows of the G heads: scaled q and grad_out (M, Dp) with zero padding, lse (+inf for
-// rows that saw no key, so that exp(s - lse) = 0) and delta.
+//
+// Per (key tile, query block) pair, with M = G * nq stacked query rows and the key axis as the vector
+// axis: S = Q (cK)^T and dP = dO V^T (M x nkp), P = exp2(S - lse2), dS = P (dP - delta); then
+// dV^T += dO^T P and dK^T += Q^T dS (D x nkp: head_dim is the row count, never padded; Q and dO are
+// read transposed in place) and dQ += dS K (M x Dp). c = softmax_scale * log2(e) is folded into the
+// packed K^T; dK and dQ take softmax_scale when stored.
+
+// Key tiles per backward chunk: each pass over a segment's query rows (q, grad_out and the dQ
+// accumulators, megabytes for long segments) serves this many key tiles, so that stream comes from L3
+// a quarter as often; the chunk's own tiles and accumulators (~0.5 MB at D = 72) stay in L2.
+constexpr int kKeyChunk = 4;
+
+struct BwdTiles {
+  int D, Dp, BQ, M, Mv;  // Mv = M rounded up to the vector width
+  // Query rows of a whole segment (fused item) or one block: block b at rows b * M, head-major inside.
+  std::vector<float> q, dout;     // (rows, D) unscaled q, grad_out
+  std::vector<float> lse2, delta;  // (rows,) lse in log2 units (+inf: row saw nothing), rowsum(dO * O)
+  std::vector<float> dq;           // per block (D, Mv): dQ^T accumulators
+  std::vector<float> s, dp;        // (Mv, kBK) S then P; dP then dS
+  std::vector<float> dst;          // (kBK, Mv) dS^T
+  // Per key tile of a chunk (kKeyChunk slots):
+  std::vector<float> kt, vt;       // (D, kBK) c K^T, V^T, padding columns zero
+  std::vector<float> kr;           // (kBK, Dp) K
+  std::vector<float> dkt, dvt;     // (D, kBK) dK^T, dV^T
+  std::vector<float> mask;         // (BQ, kBK) additive 0 / -inf
+  std::vector<float> row;          // (Dp,) scratch
+
+  BwdTiles(int d, int group)
+      : D(d), Dp(static_cast<int>(round_up(d, kVec))), BQ(rows_per_block(group)), M(group * BQ),
+        Mv(static_cast<int>(round_up(M, kVec))) {
+    s.assign(size_t(Mv) * kBK, 0.f);
+    dp.assign(size_t(Mv) * kBK, 0.f);
+    dst.assign(size_t(kBK) * Mv, 0.f);
+    kt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
+    vt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
+    kr.assign(size_t(kKeyChunk) * kBK * Dp, 0.f);
+    dkt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
+    dvt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
+    mask.assign(size_t(BQ) * kBK, 0.f);
+    row.assign(Dp, 0.f);
+  }
+};
+
+// Packs query rows [i0, i0 + nq) of the G heads of KV head hk at row `at` of the tiles' query arrays.
 template <typename T>
-void pack_query_block(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0,
-                      int64_t nq, const float* delta, Tiles& t) {
-  const int G = p.num_heads / p.num_kv_heads, D = t.D, Dp = t.Dp;
+void pack_query_rows(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0, int64_t nq,
+                     const float* delta, int64_t at, BwdTiles& t) {
+  const int G = p.num_heads / p.num_kv_heads, D = t.D;
   const Rows<T> q{static_cast<const T*>(p.q), p.q_row_stride, p.q_head_stride};
   const Rows<T> go{static_cast<const T*>(p.grad_out), p.grad_out_row_stride, p.grad_out_head_stride};
   for (int hh = 0; hh < G; ++hh) {
     const int h = hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
-      const int64_t r = hh * nq + i, row = g.q0 + i0 + i;
-      load_row(q.at(row, h), D, p.softmax_scale, &t.q[r * Dp]);
-      load_row(go.at(row, h), D, 1.f, &t.dout[r * Dp]);
+      const int64_t r = at + hh * nq + i, row = g.q0 + i0 + i;
+      load_row(q.at(row, h), D, 1.f, &t.q[r * D]);
+      load_row(go.at(row, h), D, 1.f, &t.dout[r * D]);
       const float lse = p.lse[h * p.total_q + row];
-      t.m[r] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse;
-      t.l[r] = delta[h * p.total_q + row];
+      t.lse2[r] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse * kLog2e;
+      t.delta[r] = delta[h * p.total_q + row];
     }
   }
 }
 
-// P = exp(S - lse) (masked) into t.s and dS = P * (dP - delta) into t.dp, for M rows x nkp keys.
+// Query rows of blocks [b0, b1) of the segment, block b at row (b - b0) * M; dQ accumulators zeroed.
+template <typename T>
+void pack_query_blocks(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t b0, int64_t b1,
+                       const float* delta, BwdTiles& t) {
+  const size_t rows = size_t(b1 - b0) * t.M;
+  t.q.resize(rows * t.D);
+  t.dout.resize(rows * t.D);
+  t.lse2.resize(rows);
+  t.delta.resize(rows);
+  t.dq.assign(size_t(b1 - b0) * t.D * t.Mv, 0.f);
+  for (int64_t b = b0; b < b1; ++b) {
+    const int64_t i0 = b * t.BQ;
+    pack_query_rows<T>(p, g, hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), delta, (b - b0) * t.M, t);
+  }
+}
+
+// c K^T and V^T (D, nkp) with zero padding columns, and K (nk, Dp), of key rows [j0, j0 + nk).
+template <typename T>
+void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t j0, int64_t nk,
+                   int slot, BwdTiles& t) {
+  const int D = t.D, Dp = t.Dp;
+  float* kt = &t.kt[size_t(slot) * D * kBK];
+  float* vt = &t.vt[size_t(slot) * D * kBK];
+  float* kr = &t.kr[size_t(slot) * kBK * Dp];
+  const int64_t nkp = round_up(nk, kVec);
+  const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
+  const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
+  const float c = p.softmax_scale * kLog2e;
+  float* tmp = t.row.data();
+  for (int64_t j = 0; j < nk; ++j) {
+    load_row(k.at(g.k0 + j0 + j, hk), D, 1.f, &kr[j * Dp]);
+    for (int d = 0; d < D; ++d) kt[d * nkp + j] = c * kr[j * Dp + d];
+    load_row(v.at(g.k0 + j0 + j, hk), D, 1.f, tmp);
+    for (int d = 0; d < D; ++d) vt[d * nkp + j] = tmp[d];
+  }
+  for (int d = 0; d < D; ++d)
+    for (int64_t j = nk; j < nkp; ++j) kt[d * nkp + j] = vt[d * nkp + j] = 0.f;
+}
+
+// P into t.s and dS into t.dp for query block rows q/dout/lse2/delta (M rows, stride D) against the
+// packed key tile. Padding key columns (nk..nkp) get garbage that no product reads: the dK^T / dV^T
+// columns they feed are not stored and dQ's reduction stops at nk.
 void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int64_t nq, int64_t j0,
-                       int64_t nk, int64_t nkp, int M, int D, Tiles& t) {
+                       int64_t nk, int64_t nkp, int M, const float* q, const float* dout,
+                       const float* lse2, const float* delta, int slot, BwdTiles& t) {
   float* s = t.s.data();
   float* dp = t.dp.data();
-  gemm<false>(M, static_cast<int>(nkp), D, t.q.data(), t.Dp, t.kt.data(), nkp, s, nkp);
-  gemm<false>(M, static_cast<int>(nkp), D, t.dout.data(), t.Dp, t.vt.data(), nkp, dp, nkp);
+  const int D = t.D;
+  gemm<false>(M, static_cast<int>(nkp), D, q, D, &t.kt[size_t(slot) * D * kBK], nkp, s, nkp);
+  gemm<false>(M, static_cast<int>(nkp), D, dout, D, &t.vt[size_t(slot) * D * kBK], nkp, dp, nkp);
   if (vis == Visibility::kPartial) mask.fill(i0, nq, j0, nk, nkp, t.mask.data());
   for (int r = 0; r < M; ++r) {
     float* sr = s + r * nkp;
     float* dr = dp + r * nkp;
     if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
-    const fVec lse(t.m[r]), delta(t.l[r]);
+    const fVec l(lse2[r]), dl(delta[r]);
     for (int64_t j = 0; j < nkp; j += kVec) {
-      const fVec pr = (fVec::loadu(sr + j) - lse).exp_u20();
+      const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
       pr.store(sr + j);
-      (pr * (fVec::loadu(dr + j) - delta)).store(dr + j);
+      (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
     }
   }
 }
 
-// dK and dV of key tile [j0, j0 + nk) of KV head hk, summing over the group's query heads and blocks
-// in order. With dq (the fused pass), also adds dS K to the dQ accumulators of each query block
-// (dq + block * G * BQ * Dp), in the same order the dQ pass would: the bits do not depend on the pass.
-template <typename T>
-void key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t j0, int64_t nk,
-              const float* delta, Tiles& t, float* dq) {
+// dQ^T (D, Mv) += K^T dS^T for the M x nk block of dS in t.dp (row stride nkp), kr = K (nk, Dp): the
+// transposed product keeps head_dim a row count (no padding of 72 to 80, 6 x 4 register tiles) at the
+// price of transposing dS in registers.
+inline void add_dq(int M, int64_t nk, int64_t nkp, const float* kr, float* dqt, BwdTiles& t) {
+  const int Mr = static_cast<int>(round_up(M, kVec));
+  transpose(t.dp.data(), nkp, Mr, static_cast<int>(nkp), t.dst.data(), t.Mv);
+  gemm<true, true>(t.D, Mr, static_cast<int>(nk), kr, t.Dp, t.dst.data(), t.Mv, dqt, t.Mv);
+}
+
+// dK and dV of the key tiles of keys [j0, j0 + nkeys) (at most kKeyChunk tiles) of KV head hk, each
+// summing over the group's query heads and the query blocks in order, with the query rows packed in t
+// (pack_query_blocks over the whole segment). With kDq, also adds dS K of each tile, in key order, to
+// each block's dQ accumulators, the order dq_item uses: the bits depend neither on the pass nor on
+// the chunking.
+template <typename T, bool kDq>
+void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t j0, int64_t nkeys,
+               BwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, D = t.D, Dp = t.Dp, Hk = p.num_kv_heads;
   const SegmentMask mask{p.mask, g};
-  const int64_t nkp = round_up(nk, kVec);
-  const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
-  const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
-  bool packed = false;
-  std::fill_n(t.dk.begin(), size_t(nk) * Dp, 0.f);
-  std::fill_n(t.dv.begin(), size_t(nk) * Dp, 0.f);
+  const int ntiles = static_cast<int>((nkeys + kBK - 1) / kBK);
+  bool packed[kKeyChunk] = {};
+  std::fill_n(t.dkt.begin(), size_t(ntiles) * D * kBK, 0.f);
+  std::fill_n(t.dvt.begin(), size_t(ntiles) * D * kBK, 0.f);
 
-  for (int64_t i0 = 0; i0 < g.lq; i0 += t.BQ) {
+  for (int64_t i0 = 0, b = 0; i0 < g.lq; i0 += t.BQ, ++b) {
     const int64_t nq = std::min<int64_t>(t.BQ, g.lq - i0);
-    Visibility vis = mask.block(i0, nq, j0, nk, mask.query_frames(i0, nq));
-    if (vis == Visibility::kNone) continue;
-    if (nk != nkp) vis = Visibility::kPartial;
-    if (!packed) {  // K^T and V^T (and K for dQ) of the tile, once per tile
-      pack_transposed(k, g.k0 + j0, hk, nk, nkp, t, t.kt.data());
-      pack_transposed(v, g.k0 + j0, hk, nk, nkp, t, t.vt.data());
-      if (dq)
-        for (int64_t j = 0; j < nk; ++j) load_row(k.at(g.k0 + j0 + j, hk), D, 1.f, &t.k[j * Dp]);
-      packed = true;
-    }
+    const auto fq = mask.query_frames(i0, nq);
     const int M = static_cast<int>(G * nq);
-    pack_query_block<T>(p, g, hk, i0, nq, delta, t);
-    probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, D, t);
-    // dV += P^T dO and dK += dS^T (scale q), reading P and dS transposed in place.
-    gemm<true, true>(static_cast<int>(nk), Dp, M, t.s.data(), nkp, t.dout.data(), Dp, t.dv.data(), Dp);
-    gemm<true, true>(static_cast<int>(nk), Dp, M, t.dp.data(), nkp, t.q.data(), Dp, t.dk.data(), Dp);
-    if (dq)
-      gemm<true>(M, Dp, static_cast<int>(nk), t.dp.data(), nkp, t.k.data(), Dp,
-                 dq + (i0 / t.BQ) * int64_t(t.M) * Dp, Dp);
+    const int64_t r0 = b * t.M;
+    const float* q = &t.q[r0 * D];
+    const float* dout = &t.dout[r0 * D];
+    for (int ti = 0; ti < ntiles; ++ti) {
+      const int64_t jt = j0 + ti * kBK, nk = std::min<int64_t>(kBK, j0 + nkeys - jt), nkp = round_up(nk, kVec);
+      const Visibility vis = mask.block(i0, nq, jt, nk, fq);
+      if (vis == Visibility::kNone) continue;
+      if (!packed[ti]) {
+        pack_key_tile<T>(p, g, hk, jt, nk, ti, t);
+        packed[ti] = true;
+      }
+      probs_and_dscores(mask, vis, i0, nq, jt, nk, nkp, M, q, dout, &t.lse2[r0], &t.delta[r0], ti, t);
+      float* dvt = &t.dvt[size_t(ti) * D * kBK];
+      float* dkt = &t.dkt[size_t(ti) * D * kBK];
+      gemm<true, true>(D, static_cast<int>(nkp), M, dout, D, t.s.data(), nkp, dvt, nkp);
+      gemm<true, true>(D, static_cast<int>(nkp), M, q, D, t.dp.data(), nkp, dkt, nkp);
+      if constexpr (kDq) add_dq(M, nk, nkp, &t.kr[size_t(ti) * kBK * Dp], &t.dq[b * D * t.Mv], t);
+    }
   }
-  for (int64_t j = 0; j < nk; ++j) {
-    const int64_t row = g.k0 + j0 + j;
-    store_row(&t.dk[j * Dp], D, 1.f, static_cast<T*>(p.grad_k) + (row * Hk + hk) * D);
-    store_row(&t.dv[j * Dp], D, 1.f, static_cast<T*>(p.grad_v) + (row * Hk + hk) * D);
+  float* tmp = t.row.data();
+  for (int ti = 0; ti < ntiles; ++ti) {
+    const int64_t jt = j0 + ti * kBK, nk = std::min<int64_t>(kBK, j0 + nkeys - jt), nkp = round_up(nk, kVec);
+    const float* dkt = &t.dkt[size_t(ti) * D * kBK];
+    const float* dvt = &t.dvt[size_t(ti) * D * kBK];
+    for (int64_t j = 0; j < nk; ++j) {
+      const int64_t row = g.k0 + jt + j;
+      for (int d = 0; d < D; ++d) tmp[d] = dkt[d * nkp + j];
+      store_row(tmp, D, p.softmax_scale, static_cast<T*>(p.grad_k) + (row * Hk + hk) * D);
+      for (int d = 0; d < D; ++d) tmp[d] = dvt[d * nkp + j];
+      store_row(tmp, D, 1.f, static_cast<T*>(p.grad_v) + (row * Hk + hk) * D);
+    }
   }
 }
 
-// Writes dQ (scaled) of query block [i0, i0 + nq) from its accumulators (G * nq, Dp).
+// Writes dQ (scaled) of query block [i0, i0 + nq) from its accumulators dQ^T (D, Mv).
 template <typename T>
 void store_dq(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0, int64_t nq,
-              const float* acc, const Tiles& t) {
+              const float* acc, BwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, H = p.num_heads;
   for (int hh = 0; hh < G; ++hh) {
     const int h = hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
-      const int64_t row = g.q0 + i0 + i;
-      store_row(&acc[(hh * nq + i) * t.Dp], t.D, p.softmax_scale,
-                static_cast<T*>(p.grad_q) + (row * H + h) * t.D);
+      const int64_t row = g.q0 + i0 + i, c = hh * nq + i;
+      float* tmp = const_cast<float*>(t.row.data());
+      for (int d = 0; d < t.D; ++d) tmp[d] = acc[d * t.Mv + c];
+      store_row(tmp, t.D, p.softmax_scale, static_cast<T*>(p.grad_q) + (row * H + h) * t.D);
     }
   }
 }
@@ -338,43 +503,38 @@ void store_dq(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64
 // The fused backward of one (segment, KV head): FlashAttention-2's five tile products per visible
 // pair, dQ accumulated privately for the whole segment (no atomics).
 template <typename T>
-void fused_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, Tiles& t) {
+void fused_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, BwdTiles& t) {
   const Segment g = segment(p, it.s);
   const int64_t blocks = (g.lq + t.BQ - 1) / t.BQ;
-  t.dq.assign(size_t(blocks) * t.M * t.Dp, 0.f);
-  for (int64_t j0 = 0; j0 < g.lk; j0 += kBK)
-    key_tile<T>(p, g, it.hk, j0, std::min<int64_t>(kBK, g.lk - j0), delta, t, t.dq.data());
+  pack_query_blocks<T>(p, g, it.hk, 0, blocks, delta, t);
+  for (int64_t j0 = 0; j0 < g.lk; j0 += kKeyChunk * kBK)
+    key_chunk<T, true>(p, g, it.hk, j0, std::min<int64_t>(kKeyChunk * kBK, g.lk - j0), t);
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t i0 = b * t.BQ;
-    store_dq<T>(p, g, it.hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), &t.dq[b * t.M * t.Dp], t);
+    store_dq<T>(p, g, it.hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), &t.dq[b * t.D * t.Mv], t);
   }
 }
 
 template <typename T>
-void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, Tiles& t) {
-  const int G = p.num_heads / p.num_kv_heads, D = t.D, Dp = t.Dp;
+void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, BwdTiles& t) {
+  const int G = p.num_heads / p.num_kv_heads;
   const Segment g = segment(p, it.s);
   const SegmentMask mask{p.mask, g};
   const int64_t i0 = it.r0, nq = it.n;
   const int M = static_cast<int>(G * nq);
-  const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
-  const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
-  pack_query_block<T>(p, g, it.hk, i0, nq, delta, t);
-  std::fill_n(t.acc.begin(), size_t(M) * Dp, 0.f);
+  pack_query_blocks<T>(p, g, it.hk, i0 / t.BQ, i0 / t.BQ + 1, delta, t);
   const auto fq = mask.query_frames(i0, nq);
 
   for (int64_t j0 = 0; j0 < g.lk; j0 += kBK) {
     const int64_t nk = std::min<int64_t>(kBK, g.lk - j0), nkp = round_up(nk, kVec);
-    Visibility vis = mask.block(i0, nq, j0, nk, fq);
+    const Visibility vis = mask.block(i0, nq, j0, nk, fq);
     if (vis == Visibility::kNone) continue;
-    if (nk != nkp) vis = Visibility::kPartial;
-    pack_transposed(k, g.k0 + j0, it.hk, nk, nkp, t, t.kt.data());
-    pack_transposed(v, g.k0 + j0, it.hk, nk, nkp, t, t.vt.data());
-    for (int64_t j = 0; j < nk; ++j) load_row(k.at(g.k0 + j0 + j, it.hk), D, 1.f, &t.k[j * Dp]);
-    probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, D, t);
-    gemm<true>(M, Dp, static_cast<int>(nk), t.dp.data(), nkp, t.k.data(), Dp, t.acc.data(), Dp);
+    pack_key_tile<T>(p, g, it.hk, j0, nk, 0, t);
+    probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, t.q.data(), t.dout.data(), t.lse2.data(),
+                      t.delta.data(), 0, t);
+    add_dq(M, nk, nkp, t.kr.data(), t.dq.data(), t);
   }
-  store_dq<T>(p, g, it.hk, i0, nq, t.acc.data(), t);
+  store_dq<T>(p, g, it.hk, i0, nq, t.dq.data(), t);
 }
 
 template <typename T>
@@ -395,7 +555,7 @@ void bwd_typed(const VarlenAttentionBwdParams& p) {
   });
 
   const int BQ = rows_per_block(G);
-  auto make_tiles = [&] { return Tiles(D, G, /*backward=*/true); };
+  auto make_tiles = [&] { return BwdTiles(D, G); };
   std::vector<WorkItem> fused;
   for (int s = 0; s < p.num_segments; ++s) {
     const Segment g = segment(p, s);
@@ -416,7 +576,7 @@ void bwd_typed(const VarlenAttentionBwdParams& p) {
   // over the threads: use it when the largest-first schedule of those items is within 30% of a
   // perfect split (the saving is 40%). Both ways give the same bits.
   if (balanced(fused, at::get_num_threads(), 1.3)) {
-    run_work(fused, make_tiles, [&](const WorkItem& it, Tiles& t) { fused_item<T>(p, it, delta, t); });
+    run_work(fused, make_tiles, [&](const WorkItem& it, BwdTiles& t) { fused_item<T>(p, it, delta, t); });
     return;
   }
   std::vector<WorkItem> key_items;
@@ -425,11 +585,20 @@ void bwd_typed(const VarlenAttentionBwdParams& p) {
       const int64_t n = std::min<int64_t>(kBK, f.n - j0);
       key_items.push_back({f.s, f.hk, j0, n, f.cost / f.n * n});
     }
-  run_work(key_items, make_tiles, [&](const WorkItem& it, Tiles& t) {
-    key_tile<T>(p, segment(p, it.s), it.hk, it.r0, it.n, delta, t, nullptr);
-  });
+  // Key items of one (segment, KV head) run back to back on a thread where possible, so the packed
+  // query rows of the segment are reused instead of repacked.
+  run_work(key_items, [&] { return std::pair<BwdTiles, std::pair<int, int>>(make_tiles(), {-1, -1}); },
+           [&](const WorkItem& it, std::pair<BwdTiles, std::pair<int, int>>& st) {
+             BwdTiles& t = st.first;
+             const Segment g = segment(p, it.s);
+             if (st.second != std::make_pair(it.s, it.hk)) {
+               pack_query_blocks<T>(p, g, it.hk, 0, (g.lq + t.BQ - 1) / t.BQ, delta, t);
+               st.second = {it.s, it.hk};
+             }
+             key_chunk<T, false>(p, g, it.hk, it.r0, it.n, t);
+           });
   std::vector<WorkItem> q_items = query_items(p, BQ);
-  run_work(q_items, make_tiles, [&](const WorkItem& it, Tiles& t) { dq_item<T>(p, it, delta, t); });
+  run_work(q_items, make_tiles, [&](const WorkItem& it, BwdTiles& t) { dq_item<T>(p, it, delta, t); });
 }
 
 void fwd(const VarlenAttentionFwdParams& p) {

@@ -92,6 +92,12 @@ struct SegmentMask {
     return full ? Visibility::kFull : Visibility::kPartial;
   }
 
+  // Additive mask (0 or -inf) of a partial block, transposed: (nk, nq), key-major.
+  void fill_transposed(int64_t i0, int64_t nq, int64_t j0, int64_t nk, float* out) const {
+    for (int64_t j = 0; j < nk; ++j)
+      for (int64_t i = 0; i < nq; ++i) out[j * nq + i] = visible(i0 + i, j0 + j) ? 0.f : kNegInf;
+  }
+
   // Additive mask (0 or -inf) of a partial block, (nq, ld); columns nk..ld are padding (-inf).
   void fill(int64_t i0, int64_t nq, int64_t j0, int64_t nk, int64_t ld, float* out) const {
     for (int64_t i = 0; i < nq; ++i) {
