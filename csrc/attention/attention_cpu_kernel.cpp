@@ -390,6 +390,8 @@ void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, 
     for (int64_t j = nk; j < nkp; ++j) kt[d * nkp + j] = vt[d * nkp + j] = 0.f;
 }
 
+constexpr int kRowChunk = 48;  // a multiple of the GEMM's 6-row blocks; S and dP chunks: 2 x 12 KB
+
 // P into t.s and dS into t.dp for query block rows q/dout/lse2/delta (M rows, stride D) against the
 // packed key tile. Padding key columns (nk..nkp) get garbage that no product reads: the dK^T / dV^T
 // columns they feed are not stored and dQ's reduction stops at nk.
@@ -399,18 +401,23 @@ void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int6
   float* s = t.s.data();
   float* dp = t.dp.data();
   const int D = t.D;
-  gemm<false>(M, static_cast<int>(nkp), D, q, D, &t.kt[size_t(slot) * D * kBK], nkp, s, nkp);
-  gemm<false>(M, static_cast<int>(nkp), D, dout, D, &t.vt[size_t(slot) * D * kBK], nkp, dp, nkp);
   if (vis == Visibility::kPartial) mask.fill(i0, nq, j0, nk, nkp, t.mask.data());
-  for (int r = 0; r < M; ++r) {
-    float* sr = s + r * nkp;
-    float* dr = dp + r * nkp;
-    if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
-    const fVec l(lse2[r]), dl(delta[r]);
-    for (int64_t j = 0; j < nkp; j += kVec) {
-      const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
-      pr.store(sr + j);
-      (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
+  // In chunks of rows so that S and dP are still in L1 when the element-wise pass reads them.
+  for (int r0 = 0; r0 < M; r0 += kRowChunk) {
+    const int mr = std::min(kRowChunk, M - r0);
+    gemm<false>(mr, static_cast<int>(nkp), D, q + r0 * D, D, &t.kt[size_t(slot) * D * kBK], nkp, s + r0 * nkp, nkp);
+    gemm<false>(mr, static_cast<int>(nkp), D, dout + r0 * D, D, &t.vt[size_t(slot) * D * kBK], nkp,
+                dp + r0 * nkp, nkp);
+    for (int r = r0; r < r0 + mr; ++r) {
+      float* sr = s + r * nkp;
+      float* dr = dp + r * nkp;
+      if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
+      const fVec l(lse2[r]), dl(delta[r]);
+      for (int64_t j = 0; j < nkp; j += kVec) {
+        const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
+        pr.store(sr + j);
+        (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
+      }
     }
   }
 }
