@@ -31,24 +31,35 @@ constexpr int kGemmMR = 4, kGemmNV = 1;
 template <int MR, int NV, bool kAccumulate, bool kTransA>
 inline void gemm_block(int K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                        int64_t ldc, const float* cscale) {
+  // Loops over the register block unrolled by pragma so the accumulators are scalarised before
+  // register allocation (otherwise GCC copies all of them through the stack after the K loop).
   fVec acc[MR][NV];
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v)
       acc[r][v] = kAccumulate ? fVec::loadu(C + r * ldc + v * kVec) : fVec(0.f);
   if (kAccumulate && cscale)  // C *= cscale (per column) before accumulating: the online softmax's rescale
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) {
       const fVec s = fVec::loadu(cscale + v * kVec);
+#pragma GCC unroll 8
       for (int r = 0; r < MR; ++r) acc[r][v] = acc[r][v] * s;
     }
   for (int k = 0; k < K; ++k) {
     fVec b[NV];
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b[v] = fVec::loadu(B + k * ldb + v * kVec);
+#pragma GCC unroll 8
     for (int r = 0; r < MR; ++r) {
       const fVec a(kTransA ? A[k * lda + r] : A[r * lda + k]);
+#pragma GCC unroll 8
       for (int v = 0; v < NV; ++v) acc[r][v] = at::vec::fmadd(a, b[v], acc[r][v]);
     }
   }
+#pragma GCC unroll 8
   for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) acc[r][v].store(C + r * ldc + v * kVec);
 }
 

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstring>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "attention/attention_cpu.h"
@@ -133,6 +134,8 @@ struct FwdTiles {
   std::vector<float> mask;   // (kBK, BQ) additive 0 / -inf, transposed
   std::vector<float> m, l;   // (Mp,) running max (log2 units) and sum
   std::vector<float> alpha;  // (Mp,) rescale of O^T for the current key tile
+  std::vector<float> kbuf, vbuf;  // (lk, D) K and V of segment / KV head kv_of (bf16 / fp16 only)
+  std::pair<int, int> kv_of{-1, -1};
 
   FwdTiles(int d, int group)
       : D(d), Dr(static_cast<int>(round_up(d, kVec))),
@@ -148,37 +151,29 @@ struct FwdTiles {
   }
 };
 
-// K and V as fp32 rows: in place for fp32, else converted once per call.
-struct FloatKV {
-  std::vector<float> buf;
-  Rows<float> k, v;
-};
-
+// K and V rows [g.k0, g.k0 + g.lk) of KV head hk as fp32: in place for fp32; for bf16/fp16 converted
+// into the tiles, once per (segment, KV head) a thread works on in a row.
 template <typename T>
-FloatKV float_kv(const VarlenAttentionFwdParams& p) {
-  FloatKV r;
+std::pair<Rows<float>, Rows<float>> float_kv(const VarlenAttentionFwdParams& p, const Segment& g, int hk,
+                                             FwdTiles& t) {
   if constexpr (std::is_same_v<T, float>) {
-    r.k = {static_cast<const float*>(p.k), p.k_row_stride, p.k_head_stride};
-    r.v = {static_cast<const float*>(p.v), p.v_row_stride, p.v_head_stride};
+    return {{static_cast<const float*>(p.k) + g.k0 * p.k_row_stride + hk * p.k_head_stride, p.k_row_stride, 0},
+            {static_cast<const float*>(p.v) + g.k0 * p.v_row_stride + hk * p.v_head_stride, p.v_row_stride, 0}};
   } else {
-    const int Hk = p.num_kv_heads, D = p.head_dim;
-    const int64_t n = p.total_k * Hk * D;
-    r.buf.resize(2 * size_t(n));
-    const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
-    const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
-    float* kb = r.buf.data();
-    float* vb = kb + n;
-    at::parallel_for(0, p.total_k, 64, [&](int64_t b, int64_t e) {
-      for (int64_t row = b; row < e; ++row)
-        for (int h = 0; h < Hk; ++h) {
-          load_row(k.at(row, h), D, 1.f, kb + (row * Hk + h) * D);
-          load_row(v.at(row, h), D, 1.f, vb + (row * Hk + h) * D);
-        }
-    });
-    r.k = {kb, int64_t(Hk) * D, D};
-    r.v = {vb, int64_t(Hk) * D, D};
+    const int D = t.D;
+    if (t.kv_of != std::make_pair(g.s, hk)) {
+      const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
+      const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
+      t.kbuf.resize(size_t(g.lk) * D);
+      t.vbuf.resize(size_t(g.lk) * D);
+      for (int64_t j = 0; j < g.lk; ++j) {
+        load_row(k.at(g.k0 + j, hk), D, 1.f, &t.kbuf[j * D]);
+        load_row(v.at(g.k0 + j, hk), D, 1.f, &t.vbuf[j * D]);
+      }
+      t.kv_of = {g.s, hk};
+    }
+    return {{t.kbuf.data(), D, 0}, {t.vbuf.data(), D, 0}};
   }
-  return r;
 }
 
 // Online softmax of NV vectors of query columns of S^T (nk rows, row stride ld), starting at column c
@@ -211,7 +206,7 @@ inline void softmax_columns(float* st, int64_t ld, int nk, FwdTiles& t, int c) {
 }
 
 template <typename T>
-void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkItem& it, FwdTiles& t) {
+void fwd_item(const VarlenAttentionFwdParams& p, const WorkItem& it, FwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, D = t.D;
   const Segment g = segment(p, it.s);
   const SegmentMask mask{p.mask, g};
@@ -236,14 +231,13 @@ void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkIt
   std::fill_n(t.l.begin(), Mp, 0.f);
   const auto fq = mask.query_frames(i0, nq);
   float* st = t.st.data();
+  const auto [kr, vr] = float_kv<T>(p, g, it.hk, t);  // rows relative to the segment start
 
   for (int64_t j0 = 0; j0 < g.lk; j0 += kBK) {
     const int nk = static_cast<int>(std::min<int64_t>(kBK, g.lk - j0));
     const Visibility vis = mask.block(i0, nq, j0, nk, fq);
     if (vis == Visibility::kNone) continue;
-    const float* kp = kv.k.at(g.k0 + j0, it.hk);
-    const float* vp = kv.v.at(g.k0 + j0, it.hk);
-    gemm<false>(nk, Mp, D, kp, kv.k.row_stride, qt, Mp, st, Mp);
+    gemm<false>(nk, Mp, D, kr.at(j0, 0), kr.row_stride, qt, Mp, st, Mp);
     if (vis == Visibility::kPartial) {
       mask.fill_transposed(i0, nq, j0, nk, t.mask.data());
       for (int j = 0; j < nk; ++j)
@@ -253,7 +247,7 @@ void fwd_item(const VarlenAttentionFwdParams& p, const FloatKV& kv, const WorkIt
     int c = 0;
     for (; c + 8 * kVec <= Mp; c += 8 * kVec) softmax_columns<8>(st + c, Mp, nk, t, c);
     for (; c < Mp; c += kVec) softmax_columns<1>(st + c, Mp, nk, t, c);
-    gemm<true, true>(D, Mp, nk, vp, kv.v.row_stride, st, Mp, t.ot.data(), Mp, t.alpha.data());
+    gemm<true, true>(D, Mp, nk, vr.at(j0, 0), vr.row_stride, st, Mp, t.ot.data(), Mp, t.alpha.data());
   }
 
   const int H = p.num_heads;
@@ -288,9 +282,8 @@ template <typename T>
 void fwd_typed(const VarlenAttentionFwdParams& p) {
   const int G = p.num_heads / p.num_kv_heads;
   std::vector<WorkItem> items = query_items(p, rows_per_block(G));
-  const FloatKV kv = float_kv<T>(p);
   run_work(items, [&] { return FwdTiles(p.head_dim, G); },
-           [&](const WorkItem& it, FwdTiles& t) { fwd_item<T>(p, kv, it, t); });
+           [&](const WorkItem& it, FwdTiles& t) { fwd_item<T>(p, it, t); });
 }
 
 // ---- backward ----
@@ -397,6 +390,8 @@ void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, 
     for (int64_t j = nk; j < nkp; ++j) kt[d * nkp + j] = vt[d * nkp + j] = 0.f;
 }
 
+constexpr int kRowChunk = 48;  // a multiple of the GEMM's 6-row blocks; S and dP chunks: 2 x 12 KB
+
 // P into t.s and dS into t.dp for query block rows q/dout/lse2/delta (M rows, stride D) against the
 // packed key tile. Padding key columns (nk..nkp) get garbage that no product reads: the dK^T / dV^T
 // columns they feed are not stored and dQ's reduction stops at nk.
@@ -406,18 +401,23 @@ void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int6
   float* s = t.s.data();
   float* dp = t.dp.data();
   const int D = t.D;
-  gemm<false>(M, static_cast<int>(nkp), D, q, D, &t.kt[size_t(slot) * D * kBK], nkp, s, nkp);
-  gemm<false>(M, static_cast<int>(nkp), D, dout, D, &t.vt[size_t(slot) * D * kBK], nkp, dp, nkp);
   if (vis == Visibility::kPartial) mask.fill(i0, nq, j0, nk, nkp, t.mask.data());
-  for (int r = 0; r < M; ++r) {
-    float* sr = s + r * nkp;
-    float* dr = dp + r * nkp;
-    if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
-    const fVec l(lse2[r]), dl(delta[r]);
-    for (int64_t j = 0; j < nkp; j += kVec) {
-      const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
-      pr.store(sr + j);
-      (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
+  // In chunks of rows so that S and dP are still in L1 when the element-wise pass reads them.
+  for (int r0 = 0; r0 < M; r0 += kRowChunk) {
+    const int mr = std::min(kRowChunk, M - r0);
+    gemm<false>(mr, static_cast<int>(nkp), D, q + r0 * D, D, &t.kt[size_t(slot) * D * kBK], nkp, s + r0 * nkp, nkp);
+    gemm<false>(mr, static_cast<int>(nkp), D, dout + r0 * D, D, &t.vt[size_t(slot) * D * kBK], nkp,
+                dp + r0 * nkp, nkp);
+    for (int r = r0; r < r0 + mr; ++r) {
+      float* sr = s + r * nkp;
+      float* dr = dp + r * nkp;
+      if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
+      const fVec l(lse2[r]), dl(delta[r]);
+      for (int64_t j = 0; j < nkp; j += kVec) {
+        const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
+        pr.store(sr + j);
+        (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
+      }
     }
   }
 }
