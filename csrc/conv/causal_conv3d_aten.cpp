@@ -168,7 +168,7 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
   // converted to channels-last in one pass: 0.97-0.99x of pad + conv3d against 0.93-0.94x for NCDHW
   // chunks that oneDNN copies and reorders itself (1 thread, 9 and 17 frames), and less memory.
   const bool in_place = direct_onednn(x) && onednn_conv_add().has_value();
-  const at::Tensor w_cl = in_place ? weight.contiguous(at::MemoryFormat::ChannelsLast3d) : w;
+  const at::Tensor w_cl = in_place && !channels_last ? weight.contiguous(at::MemoryFormat::ChannelsLast3d) : w;
   const int64_t n_bulk = g.t_out - g.j_bulk;
   const int64_t chunk = in_place && channels_last ? std::max<int64_t>(n_bulk, 1)
                                                   : bulk_chunk(g, x.element_size(), channels_last);
