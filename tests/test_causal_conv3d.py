@@ -205,3 +205,18 @@ def test_module_replicate_mode_and_dilation():
 
 def test_module_exported():
     assert lavin_fast.conv.CausalConv3d is CausalConv3d
+
+
+@pytest.mark.parametrize("n,stride,t,layout", [(1, 1, 7, "ncdhw"), (1, (2, 1, 1), 9, "ncdhw"), (2, 1, 5, "ncdhw"),
+                                               (1, 1, 7, "cl")])
+def test_large_output_in_chunks(n, stride, t, layout):
+    """Outputs over 16 MiB go through oneDNN in chunks of output frames (NCDHW: frames shared by two
+    chunks are kept in the channels-last buffer, not converted again); small tests never chunk."""
+    x = randn(n, 2, t, 256, 256)
+    if layout == "cl":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    w, b = randn(32, 2, 3, 3, 3, scale=0.2), randn(32)
+    got = causal_conv3d(x, w, b, stride=stride, spatial_padding=1)
+    assert got.shape[2] * got[0, :, 0].numel() * 4 * n > 16 << 20  # more than one chunk's worth
+    assert_close(got, ref.causal_conv3d(f64(x), f64(w), f64(b), stride=stride, spatial_padding=1),
+                 torch.float32, f"n={n} stride={stride} t={t} {layout}")

@@ -17,6 +17,7 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/alloc.h"
 
@@ -153,6 +154,40 @@ void conv_add(at::Tensor& dst, const at::Tensor& src, const at::Tensor& w, const
                           c10::List<std::optional<at::Scalar>>(), std::nullopt);
 }
 
+// Channels-last copies of NCDHW x's frames for consecutive chunks. With N = 1 a channels-last frame is
+// one contiguous block, so the k_t - s_t frames two chunks share are moved to the front of the buffer
+// (a memmove) instead of being converted from NCDHW again.
+class ChannelsLastFrames {
+ public:
+  explicit ChannelsLastFrames(const at::Tensor& x) : x_(x) {}
+
+  // x frames [f0, f1) as a dense channels-last tensor, valid until the next call.
+  at::Tensor get(int64_t f0, int64_t f1) {
+    if (x_.size(0) != 1) return time_slice(x_, f0, f1 - f0).contiguous(at::MemoryFormat::ChannelsLast3d);
+    if (!buf_.defined() || buf_.size(2) < f1 - f0) {
+      buf_ = at::empty({1, x_.size(1), f1 - f0, x_.size(3), x_.size(4)},
+                       x_.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+      have0_ = have1_ = 0;
+    }
+    const int64_t frame = x_.size(1) * x_.size(3) * x_.size(4) * x_.element_size();
+    char* base = static_cast<char*>(buf_.data_ptr());
+    int64_t kept = 0;
+    if (f0 >= have0_ && f0 < have1_) {  // frames [f0, have1_) are already converted
+      kept = std::min(have1_, f1) - f0;
+      std::memmove(base, base + (f0 - have0_) * frame, kept * frame);
+    }
+    if (f0 + kept < f1) buf_.narrow(2, kept, f1 - f0 - kept).copy_(x_.narrow(2, f0 + kept, f1 - f0 - kept));
+    have0_ = f0;
+    have1_ = f1;
+    return time_slice(buf_, 0, f1 - f0);
+  }
+
+ private:
+  const at::Tensor& x_;
+  at::Tensor buf_;
+  int64_t have0_ = 0, have1_ = 0;
+};
+
 }  // namespace
 
 at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor& weight,
@@ -164,23 +199,27 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
   at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
   // In place, oneDNN writes y directly. Channels-last (x read in place when N = 1) then needs no
   // temporaries at all: one call. NCDHW still goes in chunks (an NCDHW time slice is not dense, and
-  // oneDNN's reorders of a whole NCDHW call cost more memory than the padded copy saves), each chunk
-  // converted to channels-last in one pass: 0.97-0.99x of pad + conv3d against 0.93-0.94x for NCDHW
-  // chunks that oneDNN copies and reorders itself (1 thread, 9 and 17 frames), and less memory.
+  // oneDNN's reorders of a whole NCDHW call cost more memory than the padded copy saves), each frame
+  // converted to channels-last once (ChannelsLastFrames): 1.04-1.10x pad + conv3d at 9 and 17 frames
+  // (2 threads), against 0.9-1.0x when oneDNN copied and reordered each NCDHW chunk itself.
   const bool in_place = direct_onednn(x) && onednn_conv_add().has_value();
   const at::Tensor w_cl = in_place && !channels_last ? weight.contiguous(at::MemoryFormat::ChannelsLast3d) : w;
   const int64_t n_bulk = g.t_out - g.j_bulk;
   const int64_t chunk = in_place && channels_last ? std::max<int64_t>(n_bulk, 1)
                                                   : bulk_chunk(g, x.element_size(), channels_last);
-  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
-    const int64_t jb = std::min(ja + chunk, g.t_out);
-    at::Tensor dst = y.narrow(2, ja, jb - ja);
-    const at::Tensor src = bulk_source(g, x, ja, jb);
-    if (in_place) {
-      conv_add(dst.zero_(), channels_last ? src : src.contiguous(at::MemoryFormat::ChannelsLast3d), w_cl, bias,
-               {g.st, g.sh, g.sw}, {0, g.ph, g.pw});
-    } else {
-      dst.copy_(conv(src, w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}));
+  {
+    ChannelsLastFrames frames(x);  // freed before the head pieces, which have temporaries of their own
+    for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
+      const int64_t jb = std::min(ja + chunk, g.t_out);
+      at::Tensor dst = y.narrow(2, ja, jb - ja);
+      const at::Tensor src = bulk_source(g, x, ja, jb);
+      if (in_place) {
+        const int64_t f0 = ja * g.st - (g.kt - 1);
+        conv_add(dst.zero_(), channels_last ? src : frames.get(f0, f0 + src.size(2)), w_cl, bias,
+                 {g.st, g.sh, g.sw}, {0, g.ph, g.pw});
+      } else {
+        dst.copy_(conv(src, w, bias, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}));
+      }
     }
   }
   if (g.j_bulk > 0) {
