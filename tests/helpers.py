@@ -1,6 +1,9 @@
 """Shared test helpers: tolerances, packed layouts, comparisons against the float64 reference."""
 
 import contextlib
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -114,3 +117,20 @@ def with_backends(names, values=((),)):
 # ---- attention (tests/test_attention*.py): the backends its kernels exist on. attn-cuda adds "simt"
 # here once the CUDA kernels run under the emulator.
 ATTENTION_BACKENDS = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def run_isa_variant(isa, script):
+    """Runs `script` in a subprocess whose CPU kernels are the `isa` variant (DEFAULT, AVX2, AVX512:
+    ATEN_CPU_CAPABILITY picks them once per process). The script prints the variant it got
+    (`_C.cpu_isa()`), then "ok" once its checks pass. Skips variants this CPU or build lacks."""
+    from lavin_fast import _C
+    if isa != "DEFAULT" and _C.cpu_isa() == "DEFAULT":
+        pytest.skip("this CPU (or build) has no vector variants")
+    if isa == "AVX512" and _C.cpu_isa() != "AVX512":
+        pytest.skip("this CPU has no AVX-512")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, ATEN_CPU_CAPABILITY=isa.lower(), PYTHONPATH=root)
+    r = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split() == [isa, "ok"], r.stdout

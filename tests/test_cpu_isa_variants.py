@@ -2,13 +2,9 @@
 ATEN_CPU_CAPABILITY) gives the reference's results. Each runs in a subprocess: the choice is made
 once per process."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from lavin_fast import _C
+from tests.helpers import run_isa_variant
 
 SCRIPT = r"""
 import torch, lavin_fast
@@ -39,13 +35,4 @@ print("ok")
 
 @pytest.mark.parametrize("isa", ["DEFAULT", "AVX2", "AVX512"])
 def test_isa_variant_matches_reference(isa):
-    if isa != "DEFAULT" and _C.cpu_isa() == "DEFAULT":
-        pytest.skip("this CPU (or build) has no vector variants")
-    if isa == "AVX512" and _C.cpu_isa() != "AVX512":
-        pytest.skip("this CPU has no AVX-512")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, ATEN_CPU_CAPABILITY=isa.lower(), PYTHONPATH=root)
-    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=root, env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.split() == [isa, "ok"], r.stdout
+    run_isa_variant(isa, SCRIPT)

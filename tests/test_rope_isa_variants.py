@@ -3,13 +3,10 @@ ATEN_CPU_CAPABILITY once per process, hence subprocesses) gives the reference's 
 (the interleaved pair swap is ISA-specific code), section sizes that are and are not multiples of the
 vector width, both cos/sin sources."""
 
-import os
-import subprocess
-import sys
-
 import pytest
 
 from lavin_fast import _C
+from tests.helpers import run_isa_variant
 
 SCRIPT = r"""
 import torch, lavin_fast
@@ -44,15 +41,6 @@ print("ok")
 
 @pytest.mark.parametrize("isa", ["DEFAULT", "AVX2", "AVX512"])
 def test_rope_isa_variant_matches_reference(isa):
-    if isa != "DEFAULT" and _C.cpu_isa() == "DEFAULT":
-        pytest.skip("this CPU (or build) has no vector variants")
-    if isa == "AVX512" and _C.cpu_isa() != "AVX512":
-        pytest.skip("this CPU has no AVX-512")
     if isa == _C.cpu_isa():
         pytest.skip("the variant this process runs: tests/test_rope.py covers it")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ, ATEN_CPU_CAPABILITY=isa.lower(), PYTHONPATH=root)
-    r = subprocess.run([sys.executable, "-c", SCRIPT], cwd=root, env=env, capture_output=True, text=True,
-                       timeout=300)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.split() == [isa, "ok"], r.stdout
+    run_isa_variant(isa, SCRIPT)
