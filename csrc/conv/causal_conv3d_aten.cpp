@@ -14,12 +14,12 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Config.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "common/alloc.h"
+#include "common/torch_op.h"
 
 namespace lavin_fast::conv {
 namespace {
@@ -135,14 +135,7 @@ using ConvAddFn = at::Tensor&(at::Tensor&, const at::Tensor&, const at::Tensor&,
                               c10::List<std::optional<at::Scalar>>, std::optional<std::string_view>);
 
 const std::optional<c10::TypedOperatorHandle<ConvAddFn>>& onednn_conv_add() {
-  static const std::optional<c10::TypedOperatorHandle<ConvAddFn>> op =
-      []() -> std::optional<c10::TypedOperatorHandle<ConvAddFn>> {
-#if AT_MKLDNN_ENABLED()
-    const auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_convolution_pointwise_", "binary"});
-    if (handle) return handle->typed<ConvAddFn>();
-#endif
-    return std::nullopt;
-  }();
+  static const auto op = find_op<ConvAddFn>("mkldnn::_convolution_pointwise_", "binary");
   return op;
 }
 

@@ -8,14 +8,13 @@
 //
 // This is dispatch, not a hand-written kernel: on CUDA, cuBLAS is the right GEMM.
 #include <ATen/ATen.h>
-#include <ATen/Config.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/library.h>
 
 #include <optional>
 #include <string_view>
 
 #include "common/check.h"
+#include "common/torch_op.h"
 
 namespace lavin_fast::linear {
 namespace {
@@ -28,14 +27,7 @@ using PointwiseFn = at::Tensor(const at::Tensor&, const at::Tensor&, const std::
 
 // PyTorch's oneDNN inner product, or nullopt when this build of PyTorch has none.
 const std::optional<c10::TypedOperatorHandle<PointwiseFn>>& onednn_linear() {
-  static const std::optional<c10::TypedOperatorHandle<PointwiseFn>> op =
-      []() -> std::optional<c10::TypedOperatorHandle<PointwiseFn>> {
-#if AT_MKLDNN_ENABLED()
-    const auto handle = c10::Dispatcher::singleton().findSchema({"mkldnn::_linear_pointwise", ""});
-    if (handle) return handle->typed<PointwiseFn>();
-#endif
-    return std::nullopt;
-  }();
+  static const auto op = find_op<PointwiseFn>("mkldnn::_linear_pointwise");
   return op;
 }
 
