@@ -6,29 +6,11 @@
 
 namespace lavin_fast::cpu {
 
-extern const AttentionCpuKernels kAttentionCpuKernels_DEFAULT;
-#ifdef LAVIN_FAST_CPU_AVX2
-extern const AttentionCpuKernels kAttentionCpuKernels_AVX2;
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-extern const AttentionCpuKernels kAttentionCpuKernels_AVX512;
-#endif
+extern const AttentionCpuKernels kAttentionCpuKernels_DEFAULT, kAttentionCpuKernels_AVX2, kAttentionCpuKernels_AVX512;
 
 namespace {
 const AttentionCpuKernels& kernels() {
-  static const AttentionCpuKernels& k = select_isa<AttentionCpuKernels>(
-      kAttentionCpuKernels_DEFAULT,
-#ifdef LAVIN_FAST_CPU_AVX2
-      &kAttentionCpuKernels_AVX2,
-#else
-      nullptr,
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-      &kAttentionCpuKernels_AVX512
-#else
-      nullptr
-#endif
-  );
+  static const AttentionCpuKernels& k = LAVIN_FAST_SELECT_ISA(kAttentionCpuKernels);
   return k;
 }
 }  // namespace

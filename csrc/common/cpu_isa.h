@@ -3,6 +3,8 @@
 // run every variant on one machine.
 #pragma once
 
+#include <type_traits>
+
 namespace lavin_fast::cpu {
 
 enum class CpuIsa { kDefault = 0, kAvx2 = 1, kAvx512 = 2 };
@@ -12,7 +14,8 @@ const char* cpu_isa_name(CpuIsa isa);
 
 // Picks the table of the variant to run; variants not compiled in fall back to the next lower one.
 template <typename Table>
-const Table& select_isa(const Table& default_table, const Table* avx2_table, const Table* avx512_table) {
+const Table& select_isa(const Table& default_table, std::type_identity_t<const Table*> avx2_table,
+                        std::type_identity_t<const Table*> avx512_table) {  // nullptr: not compiled
   const CpuIsa isa = cpu_isa();
   if (isa >= CpuIsa::kAvx512 && avx512_table) return *avx512_table;
   if (isa >= CpuIsa::kAvx2 && avx2_table) return *avx2_table;
@@ -20,3 +23,19 @@ const Table& select_isa(const Table& default_table, const Table* avx2_table, con
 }
 
 }  // namespace lavin_fast::cpu
+
+// The variant table of a kernel family whose per-ISA files define `<table>_DEFAULT`, `<table>_AVX2`
+// and `<table>_AVX512` (declare all three extern: a variant the build did not compile is never
+// referenced, so its missing definition does not matter).
+#ifdef LAVIN_FAST_CPU_AVX2
+#define LAVIN_FAST_ISA_AVX2_TABLE(table) (&table##_AVX2)
+#else
+#define LAVIN_FAST_ISA_AVX2_TABLE(table) nullptr
+#endif
+#ifdef LAVIN_FAST_CPU_AVX512
+#define LAVIN_FAST_ISA_AVX512_TABLE(table) (&table##_AVX512)
+#else
+#define LAVIN_FAST_ISA_AVX512_TABLE(table) nullptr
+#endif
+#define LAVIN_FAST_SELECT_ISA(table) \
+  ::lavin_fast::cpu::select_isa(table##_DEFAULT, LAVIN_FAST_ISA_AVX2_TABLE(table), LAVIN_FAST_ISA_AVX512_TABLE(table))

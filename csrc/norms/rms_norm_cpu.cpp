@@ -5,29 +5,11 @@
 
 namespace lavin_fast::cpu {
 
-extern const RmsNormCpuKernels kRmsNormCpuKernels_DEFAULT;
-#ifdef LAVIN_FAST_CPU_AVX2
-extern const RmsNormCpuKernels kRmsNormCpuKernels_AVX2;
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-extern const RmsNormCpuKernels kRmsNormCpuKernels_AVX512;
-#endif
+extern const RmsNormCpuKernels kRmsNormCpuKernels_DEFAULT, kRmsNormCpuKernels_AVX2, kRmsNormCpuKernels_AVX512;
 
 namespace {
 const RmsNormCpuKernels& kernels() {
-  static const RmsNormCpuKernels& k = select_isa<RmsNormCpuKernels>(
-      kRmsNormCpuKernels_DEFAULT,
-#ifdef LAVIN_FAST_CPU_AVX2
-      &kRmsNormCpuKernels_AVX2,
-#else
-      nullptr,
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-      &kRmsNormCpuKernels_AVX512
-#else
-      nullptr
-#endif
-  );
+  static const RmsNormCpuKernels& k = LAVIN_FAST_SELECT_ISA(kRmsNormCpuKernels);
   return k;
 }
 }  // namespace

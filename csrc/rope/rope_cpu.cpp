@@ -5,29 +5,11 @@
 
 namespace lavin_fast::cpu {
 
-extern const RopeCpuKernels kRopeCpuKernels_DEFAULT;
-#ifdef LAVIN_FAST_CPU_AVX2
-extern const RopeCpuKernels kRopeCpuKernels_AVX2;
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-extern const RopeCpuKernels kRopeCpuKernels_AVX512;
-#endif
+extern const RopeCpuKernels kRopeCpuKernels_DEFAULT, kRopeCpuKernels_AVX2, kRopeCpuKernels_AVX512;
 
 namespace {
 const RopeCpuKernels& kernels() {
-  static const RopeCpuKernels& k = select_isa<RopeCpuKernels>(
-      kRopeCpuKernels_DEFAULT,
-#ifdef LAVIN_FAST_CPU_AVX2
-      &kRopeCpuKernels_AVX2,
-#else
-      nullptr,
-#endif
-#ifdef LAVIN_FAST_CPU_AVX512
-      &kRopeCpuKernels_AVX512
-#else
-      nullptr
-#endif
-  );
+  static const RopeCpuKernels& k = LAVIN_FAST_SELECT_ISA(kRopeCpuKernels);
   return k;
 }
 }  // namespace
