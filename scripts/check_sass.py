@@ -57,6 +57,30 @@ def find_cuobjdump(given):
     return next((c for c in candidates if c and os.access(c, os.X_OK)), None)
 
 
+def add_common_args(ap):
+    """The options every SASS check takes."""
+    ap.add_argument("--arch", nargs="+", help="SM versions (default: TORCH_CUDA_ARCH_LIST or 8.0;9.0)")
+    ap.add_argument("--nvcc", default=os.path.join(os.environ.get("CUDA_HOME") or "/usr/local/cuda", "bin", "nvcc"))
+    ap.add_argument("--cuobjdump", help="cuobjdump to use (default: searched, see find_cuobjdump)")
+    ap.add_argument("--require", action="store_true", help="fail (exit 2) when no cuobjdump is found")
+
+
+def archs_of(args):
+    return [a.replace(".", "").replace("sm_", "") for a in (args.arch or default_archs())]
+
+
+def compile_object(nvcc, src, archs, obj):
+    """nvcc -c src for the archs with setup.py's flags (without ptxas' -v report) -> obj."""
+    gencode = [f for a in archs for f in ("-gencode", f"arch=compute_{a},code=sm_{a}")]
+    subprocess.run([nvcc, *[f for f in NVCC_FLAGS if f != "-Xptxas=-v"], *gencode,
+                    f"-I{os.path.join(ROOT, 'csrc')}", "-c", src, "-o", obj], check=True)
+    return obj
+
+
+def sass_of(cuobjdump, obj):
+    return subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, check=True).stdout
+
+
 def opcodes_by_kernel(sass):
     """-> {(arch, mangled kernel): set of opcodes}"""
     out, arch, fn = {}, None, None
@@ -78,23 +102,16 @@ def opcodes_by_kernel(sass):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", nargs="+", help="SM versions (default: TORCH_CUDA_ARCH_LIST or 8.0;9.0)")
-    ap.add_argument("--nvcc", default=os.path.join(os.environ.get("CUDA_HOME") or "/usr/local/cuda", "bin", "nvcc"))
-    ap.add_argument("--cuobjdump", help="cuobjdump to use (default: searched, see above)")
-    ap.add_argument("--require", action="store_true", help="fail (exit 2) when no cuobjdump is found")
+    add_common_args(ap)
     args = ap.parse_args()
 
     cuobjdump = find_cuobjdump(args.cuobjdump)
     if not cuobjdump:
         print("SKIP: no cuobjdump (CUDA toolkit or the triton wheel); SASS not checked")
         return 2 if args.require else 0
-    archs = [a.replace(".", "").replace("sm_", "") for a in (args.arch or default_archs())]
-    gencode = [f for a in archs for f in ("-gencode", f"arch=compute_{a},code=sm_{a}")]
+    archs = archs_of(args)
     with tempfile.TemporaryDirectory() as tmp:
-        obj = os.path.join(tmp, "probe.o")
-        subprocess.run([args.nvcc, *[f for f in NVCC_FLAGS if f != "-Xptxas=-v"], *gencode,
-                        f"-I{os.path.join(ROOT, 'csrc')}", "-c", PROBE, "-o", obj], check=True)
-        sass = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, check=True).stdout
+        sass = sass_of(cuobjdump, compile_object(args.nvcc, PROBE, archs, os.path.join(tmp, "probe.o")))
     kernels = opcodes_by_kernel(sass)
     missing = []
     for a in archs:

@@ -21,13 +21,13 @@ import argparse
 import glob
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from check_ptxas import NVCC_FLAGS, ROOT, default_archs  # noqa: E402
-from check_sass import ARCH, FUNCTION, OPCODE, find_cuobjdump  # noqa: E402
+from check_ptxas import ROOT  # noqa: E402
+from check_sass import (ARCH, FUNCTION, OPCODE, add_common_args, archs_of, compile_object,  # noqa: E402
+                        find_cuobjdump, sass_of)
 
 SOURCES = sorted(glob.glob(os.path.join(ROOT, "csrc", "attention", "attention_cuda_hd*.cu")))
 HEAD_DIMS = (64, 72, 128)
@@ -82,35 +82,24 @@ def objects(archs, force_compile, nvcc, tmp):
     built = sorted(glob.glob(os.path.join(ROOT, "build", "**", "attention_cuda_hd*.o"), recursive=True))
     if built and not force_compile:
         return built
-    gencode = [f for a in archs for f in ("-gencode", f"arch=compute_{a},code=sm_{a}")]
-    objs = []
-    for src in SOURCES:
-        obj = os.path.join(tmp, os.path.basename(src) + ".o")
-        subprocess.run([nvcc, *[f for f in NVCC_FLAGS if f != "-Xptxas=-v"], *gencode,
-                        f"-I{os.path.join(ROOT, 'csrc')}", "-c", src, "-o", obj], check=True)
-        objs.append(obj)
-    return objs
+    return [compile_object(nvcc, src, archs, os.path.join(tmp, os.path.basename(src) + ".o")) for src in SOURCES]
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--arch", nargs="+", help="SM versions (default: TORCH_CUDA_ARCH_LIST or 8.0;9.0)")
-    ap.add_argument("--nvcc", default=os.path.join(os.environ.get("CUDA_HOME") or "/usr/local/cuda", "bin", "nvcc"))
-    ap.add_argument("--cuobjdump", help="cuobjdump to use (default: searched)")
+    add_common_args(ap)
     ap.add_argument("--compile", action="store_true", help="compile the sources even if build objects exist")
-    ap.add_argument("--require", action="store_true", help="fail (exit 2) when no cuobjdump is found")
     args = ap.parse_args()
 
     cuobjdump = find_cuobjdump(args.cuobjdump)
     if not cuobjdump:
         print("SKIP: no cuobjdump (CUDA toolkit or the triton wheel); SASS not checked")
         return 2 if args.require else 0
-    archs = [a.replace(".", "").replace("sm_", "") for a in (args.arch or default_archs())]
+    archs = archs_of(args)
     found = {}
     with tempfile.TemporaryDirectory() as tmp:
         for obj in objects(archs, args.compile, args.nvcc, tmp):
-            sass = subprocess.run([cuobjdump, "-sass", obj], capture_output=True, text=True, check=True).stdout
-            found.update(kernels(sass))
+            found.update(kernels(sass_of(cuobjdump, obj)))
     problems, checked = [], 0
     for a in archs:
         for dtype, mma in MMA.items():
