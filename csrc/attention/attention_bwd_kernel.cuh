@@ -432,20 +432,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kerne
       }
     }
     // dQ += dS K: K (keys x d, row-major) as B by .trans loads.
-    LF_UNROLL
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint32_t a[4] = {pack2<T>(dp[2 * kk][0], dp[2 * kk][1]), pack2<T>(dp[2 * kk][2], dp[2 * kk][3]),
-                             pack2<T>(dp[2 * kk + 1][0], dp[2 * kk + 1][1]),
-                             pack2<T>(dp[2 * kk + 1][2], dp[2 * kk + 1][3])};
-      LF_UNROLL
-      for (int dpi = 0; dpi < kDP / 16; ++dpi) {
-        uint32_t b[4];
-        lf::ldmatrix_x4_trans(b, k_s + (16 * kk + (lane & 15)) * kPitch + 16 * dpi + 8 * (lane >> 4));
-        const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
-        lf::mma_m16n8k16<T>(dq[2 * dpi], a, b0, dq[2 * dpi]);
-        lf::mma_m16n8k16<T>(dq[2 * dpi + 1], a, b1, dq[2 * dpi + 1]);
-      }
-    }
+    mma_acc_times_tile<T, D, BN>(dq, dp, k_s, lane);
     lf::syncthreads();
     cur = nxt;
     kind = next_kind;

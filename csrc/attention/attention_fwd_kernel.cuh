@@ -175,21 +175,8 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
       }
     }
 
-    // O += P V: P's accumulators of n8 tiles 2kk, 2kk + 1 are the A fragment of k step kk.
-    LF_UNROLL
-    for (int kk = 0; kk < BN / 16; ++kk) {
-      const uint32_t a[4] = {pack2<T>(sc[2 * kk][0], sc[2 * kk][1]), pack2<T>(sc[2 * kk][2], sc[2 * kk][3]),
-                             pack2<T>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]),
-                             pack2<T>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-      LF_UNROLL
-      for (int dp = 0; dp < kDP / 16; ++dp) {
-        uint32_t b[4];
-        lf::ldmatrix_x4_trans(b, v_s + (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4));
-        const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
-        lf::mma_m16n8k16<T>(o[2 * dp], a, b0, o[2 * dp]);
-        lf::mma_m16n8k16<T>(o[2 * dp + 1], a, b1, o[2 * dp + 1]);
-      }
-    }
+    // O += P V: P's accumulators are the A fragments.
+    mma_acc_times_tile<T, D, BN>(o, sc, v_s, lane);
     lf::syncthreads();  // buffer `buf` is refilled by the next iteration's prefetch
     cur = nxt;
     kind = next_kind;

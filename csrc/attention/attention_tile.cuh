@@ -60,6 +60,31 @@ LF_DEVICE void load_tile_async(T* dst, const T* src, int64_t stride, int valid) 
   }
 }
 
+// acc (16 rows x kDP, kDP / 8 n8 tiles, mma C layout) += A (16 x BN, fp32 in the C layout of BN / 8
+// n8 tiles: n8 tiles 2kk, 2kk + 1 are the A fragment of k step kk, rounded to T) times the BN x kDP
+// row-major shared tile b_s (pitch kPitch), its B fragments by ldmatrix .trans. O += P V in the
+// forward, dQ += dS K in the backward.
+template <typename T, int D, int BN>
+LF_DEVICE void mma_acc_times_tile(float (&acc)[HeadDim<D>::kDP / 8][4], const float (&a_acc)[BN / 8][4],
+                                  const T* b_s, int lane) {
+  constexpr int kDP = HeadDim<D>::kDP, kPitch = HeadDim<D>::kPitch;
+  LF_UNROLL
+  for (int kk = 0; kk < BN / 16; ++kk) {
+    const uint32_t a[4] = {pack2<T>(a_acc[2 * kk][0], a_acc[2 * kk][1]),
+                           pack2<T>(a_acc[2 * kk][2], a_acc[2 * kk][3]),
+                           pack2<T>(a_acc[2 * kk + 1][0], a_acc[2 * kk + 1][1]),
+                           pack2<T>(a_acc[2 * kk + 1][2], a_acc[2 * kk + 1][3])};
+    LF_UNROLL
+    for (int dp = 0; dp < kDP / 16; ++dp) {
+      uint32_t b[4];
+      lf::ldmatrix_x4_trans(b, b_s + (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4));
+      const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
+      lf::mma_m16n8k16<T>(acc[2 * dp], a, b0, acc[2 * dp]);
+      lf::mma_m16n8k16<T>(acc[2 * dp + 1], a, b1, acc[2 * dp + 1]);
+    }
+  }
+}
+
 // ---- masks ----
 
 // One segment's view of the masks (attention_params.h): pointers already offset to the segment.
