@@ -28,6 +28,7 @@
 #include "attention/attention_cpu_exp.h"
 #include "attention/attention_cpu_gemm.h"
 #include "attention/attention_cpu_tiles.h"
+#include "common/cpu_transpose.h"
 #include "common/cpu_vec.h"
 
 #ifndef CPU_CAPABILITY
@@ -76,44 +77,6 @@ struct Rows {
   int64_t row_stride, head_stride;
   const T* at(int64_t row, int64_t head) const { return base + row * row_stride + head * head_stride; }
 };
-
-// dst (cols x rows, row stride ldd) = src^T for src (rows x cols, row stride lds); rows and cols
-// multiples of kVec.
-inline void transpose(const float* src, int64_t lds, int rows, int cols, float* dst, int64_t ldd) {
-#if defined(CPU_CAPABILITY_AVX512)
-  for (int r0 = 0; r0 < rows; r0 += 16)
-    for (int c0 = 0; c0 < cols; c0 += 16) {
-      __m512 r[16], u[16];
-      for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + (r0 + i) * lds + c0);
-      // Per 128-bit lane: pairs of rows interleaved, then groups of four rows (u[4g + k] holds, in
-      // lane L, column 4L + k of rows 4g..4g+3), then lanes gathered across the four groups.
-      for (int i = 0; i < 16; i += 2) {
-        u[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
-        u[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
-      }
-      for (int g = 0; g < 16; g += 4) {
-        const __m512d t0 = _mm512_castps_pd(u[g]), t1 = _mm512_castps_pd(u[g + 1]);
-        const __m512d t2 = _mm512_castps_pd(u[g + 2]), t3 = _mm512_castps_pd(u[g + 3]);
-        r[g] = _mm512_castpd_ps(_mm512_unpacklo_pd(t0, t2));
-        r[g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(t0, t2));
-        r[g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(t1, t3));
-        r[g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(t1, t3));
-      }
-      for (int k = 0; k < 4; ++k) {
-        const __m512 v0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88), v1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xDD);
-        const __m512 w0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
-        const __m512 w1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xDD);
-        _mm512_storeu_ps(dst + (c0 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0x88));
-        _mm512_storeu_ps(dst + (c0 + 4 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0x88));
-        _mm512_storeu_ps(dst + (c0 + 8 + k) * ldd + r0, _mm512_shuffle_f32x4(v0, w0, 0xDD));
-        _mm512_storeu_ps(dst + (c0 + 12 + k) * ldd + r0, _mm512_shuffle_f32x4(v1, w1, 0xDD));
-      }
-    }
-#else
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
-#endif
-}
 
 // ---- forward ----
 //
