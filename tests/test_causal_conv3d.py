@@ -210,7 +210,7 @@ def test_module_exported():
 @pytest.mark.parametrize("n,stride,t,layout", [(1, 1, 7, "ncdhw"), (1, (2, 1, 1), 9, "ncdhw"), (2, 1, 5, "ncdhw"),
                                                (1, 1, 7, "cl")])
 def test_large_output_in_chunks(n, stride, t, layout):
-    """Outputs over 24 MiB go through oneDNN in chunks of output frames (NCDHW: frames shared by two
+    """Outputs over 8 MiB go through oneDNN in chunks of output frames (NCDHW: frames shared by two
     chunks are kept in the channels-last buffer, not converted again); small tests never chunk."""
     x = randn(n, 2, t, 256, 256)
     if layout == "cl":

@@ -109,15 +109,28 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
 // dense copy of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small
 // NCDHW chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame
 // chunks, 2.5 s in 2-frame chunks, 2.1 s in one call). So: NCDHW, about 1/4 of the output per call
-// (at least 16 MiB). Channels-last source and destination (also the fp32 forward's NCDHW chunks, whose
-// frames it converts): about 1/16 of the output but at least 24 MiB (3 frames of 128 channels x
-// 128 x 128 fp32: 1-frame chunks measured 15-25% slower over 17 frames). Small tensors go in one call.
+// (at least 16 MiB). Channels-last (input read in place): about 1/16 of the output but at least
+// 24 MiB (3 frames of 128 channels x 128 x 128 fp32: 1-frame chunks measured 15-25% slower over 17
+// frames, at 16 MiB more peak). Small tensors go in one call. (The fp32 forward: onednn_chunk.)
 int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
   const int64_t min_bytes = channels_last ? (int64_t{24} << 20) : (int64_t{16} << 20);
   const int64_t per_output = channels_last ? 16 : 4;
   const int64_t n_bulk = g.t_out - g.j_bulk;
   const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
   const int64_t target = std::max(min_bytes, n_bulk * frame_bytes / per_output);
+  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+}
+
+// Output frames per chunk of the fp32 forward on NCDHW x, whose temporaries are the chunk's input
+// frames converted to channels-last and its channels-last output: about 1/8 of the output, between
+// 1 and 8 MiB (at least a frame), so they stay a fraction of the padded copy they replace at every
+// size (a fixed 24 MiB minimum made a 32-channel 64 x 64 ST-VAE layer hold 49 MiB of temporaries for a
+// 33 MiB activation). One-frame chunks cost little: oneDNN parallelises within a frame, and the
+// k_t - s_t frames chunks share are moved, not converted again.
+int64_t onednn_chunk(const Geometry& g, int64_t elem_size) {
+  const int64_t n_bulk = g.t_out - g.j_bulk;
+  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
+  const int64_t target = std::clamp<int64_t>(n_bulk * frame_bytes / 8, int64_t{1} << 20, int64_t{8} << 20);
   return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
 }
 
@@ -253,7 +266,7 @@ at::Tensor forward_onednn(const Geometry& g, const at::Tensor& x, const at::Tens
   const auto cl = at::MemoryFormat::ChannelsLast3d;
   const bool x_cl = x.suggest_memory_format() == cl;
   const std::array<int64_t, 3> stride = {g.st, g.sh, g.sw}, padding = {0, g.ph, g.pw}, frame_stride = {1, g.sh, g.sw};
-  const int64_t chunk = x_cl ? g.t_out - g.j_bulk : bulk_chunk(g, x.element_size(), /*channels_last=*/true);
+  const int64_t chunk = x_cl ? g.t_out - g.j_bulk : onednn_chunk(g, x.element_size());
   const auto src_sizes = [&](int64_t n, int64_t frames) { return std::vector<int64_t>{n, g.c, frames, g.h, g.w}; };
   // Packed before y exists, so the packing temporaries never add to the peak.
   at::Tensor w_bulk;
