@@ -141,8 +141,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={C}, {H}x{W}, k=3x3x3, fp32, "
           f"median of {a.rounds} interleaved rounds after a warm-up")
-    print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup | pad+conv3d peak MB | lavin_fast peak MB "
-          "| saved MB | padded copy MB |")
+    print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup | pad+conv3d peak MiB | lavin_fast peak MiB "
+          "| saved MiB | padded copy MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for t in a.frames:
         for layout in a.layout:

@@ -220,3 +220,29 @@ def test_large_output_in_chunks(n, stride, t, layout):
     assert got.shape[2] * got[0, :, 0].numel() * 4 * n > 16 << 20  # more than one chunk's worth
     assert_close(got, ref.causal_conv3d(f64(x), f64(w), f64(b), stride=stride, spatial_padding=1),
                  torch.float32, f"n={n} stride={stride} t={t} {layout}")
+
+
+@pytest.mark.parametrize("head", ["pieces", "padded"])
+@pytest.mark.parametrize("kernel,stride", [((3, 3, 3), (1, 1, 1)), ((4, 1, 3), (2, 1, 1)), ((2, 3, 3), (2, 2, 2))],
+                         ids=str)
+@pytest.mark.parametrize("mode", ["replicate", "zeros", "cache"])
+@pytest.mark.parametrize("layout", ["ncdhw", "cl"])
+def test_head_strategies(head, kernel, stride, mode, layout, monkeypatch):
+    """The fp32 CPU path computes the head frames as pieces with summed taps or as one convolution over
+    a small padded copy, by a cost estimate; both, forced, against the reference (T = 1 has no bulk)."""
+    monkeypatch.setenv("LAVIN_FAST_CONV_HEAD", head)
+    for t in (1, 2, 6):
+        x, w, b = _inputs(2, 5, t, 7, 6, 4, kernel)
+        cache = randn(2, 5, kernel[0] - 1, 7, 6) if mode == "cache" else None
+        if layout == "cl":
+            x = x.contiguous(memory_format=torch.channels_last_3d)
+        pad = "replicate" if mode == "cache" else mode
+        kw = dict(stride=stride, spatial_padding=_pad(kernel), temporal_pad=pad, cache=cache)
+        assert_close(causal_conv3d(x, w, b, **kw), _ref(x, w, b, **kw), torch.float32, f"{head} T={t}")
+
+
+def test_head_strategy_override_is_checked(monkeypatch):
+    monkeypatch.setenv("LAVIN_FAST_CONV_HEAD", "fast")
+    x, w, b = _inputs(1, 2, 3, 4, 4, 2, (3, 3, 3))
+    with pytest.raises(RuntimeError, match="LAVIN_FAST_CONV_HEAD must be 'pieces' or 'padded'"):
+        causal_conv3d(x, w, b, spatial_padding=1)

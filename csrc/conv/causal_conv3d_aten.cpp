@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "common/alloc.h"
 #include "common/torch_op.h"
@@ -257,6 +259,39 @@ at::Tensor frames_channels_last(const at::Tensor& s, int64_t f0, int64_t len) {
   return t;
 }
 
+// Weight taps [tap0, tap0 + n) summed into one frame (O, C, 1, kh, kw). Slice adds: at::sum over the
+// tap dimension ran at about 2 GB/s.
+at::Tensor sum_taps(const at::Tensor& weight, int64_t tap0, int64_t n) {
+  if (n == 1) return weight.narrow(2, tap0, 1);
+  at::Tensor acc = weight.narrow(2, tap0, 1) + weight.narrow(2, tap0 + 1, 1);
+  for (int64_t i = 2; i < n; ++i) acc.add_(weight.narrow(2, tap0 + i, 1));
+  return acc;
+}
+
+// The head frames either as pieces (each with weights of its own, packed per call) or as one
+// convolution over a small padded copy of the first frames with the bulk's packed weight. Pieces do
+// the fewest multiply-adds (a 1-frame clip costs 1/k_t of a padded one) but pack about a weight's
+// worth of summed and split taps per call; a padded head computes all k_t taps of every head frame.
+// With small frames and many channels (the released encoder's 512-channel layers at 4 x 4 and 8 x 8)
+// the weight work dominates. Measured break-even (128-512 channels, 4 x 4 to 64 x 64, 17 frames, 1
+// and 2 threads): about 100 extra multiply-add flops per weight byte; padded was 1.1-1.4x faster
+// below it, pieces up to 1.2x above. Clips without a bulk (T <= the head) always use pieces: there the
+// padded head measured 2-8x slower. LAVIN_FAST_CONV_HEAD=pieces|padded overrides (tests use it).
+bool head_from_padded_frames(const Geometry& g) {
+  if (const char* e = std::getenv("LAVIN_FAST_CONV_HEAD"); e && *e) {
+    TORCH_CHECK(std::string_view(e) == "pieces" || std::string_view(e) == "padded",
+                "LAVIN_FAST_CONV_HEAD must be 'pieces' or 'padded', got '", e, "'");
+    return std::string_view(e) == "padded";
+  }
+  if (g.j_bulk >= g.t_out) return false;
+  int64_t piece_taps = 0;
+  for (const Piece& pc : pieces(g)) piece_taps += pc.len;
+  const int64_t extra_taps = g.j_bulk * g.kt - piece_taps;
+  const double extra_flops = 2.0 * extra_taps * g.n * g.o * g.c * g.kh * g.kw * g.h_out * g.w_out;
+  const double weight_bytes = 4.0 * g.o * g.c * g.kt * g.kh * g.kw;
+  return extra_flops <= 100.0 * weight_bytes;
+}
+
 // fp32 on the CPU: oneDNN convolutions writing y in place (conv_add), channels-last throughout, with
 // prepacked weights. Channels-last x: the bulk is one call per sample into y. NCDHW x: chunks of output
 // frames, each computed channels-last from frames converted once (ChannelsLastFrames) and transposed
@@ -294,6 +329,30 @@ at::Tensor forward_onednn(const Geometry& g, const at::Tensor& x, const at::Tens
       copy_frames(y.narrow(2, ja, jb - ja), out);
     }
   }
+  if (g.j_bulk > 0 && head_from_padded_frames(g)) {
+    // Padded head frames through the bulk's packed weight (see head_from_padded_frames).
+    const int64_t frames = (g.j_bulk - 1) * g.st + g.kt;
+    at::Tensor src = at::empty({g.n, g.c, frames, g.h, g.w}, x.options().memory_format(cl));
+    for (int64_t p = 0; p < frames; ++p) {
+      at::Tensor f = src.narrow(2, p, 1);
+      if (p >= g.kt - 1) {
+        copy_frames(f, x.narrow(2, p - (g.kt - 1), 1));
+      } else if (cache) {
+        copy_frames(f, cache->narrow(2, p, 1));
+      } else if (g.pad == TemporalPad::kReplicate) {
+        copy_frames(f, x.narrow(2, 0, 1));
+      } else {
+        f.zero_();
+      }
+    }
+    if (!w_bulk.defined()) w_bulk = prepack(weight, src.sizes(), stride, padding);
+    at::Tensor dst = y.narrow(2, 0, g.j_bulk);
+    const bool direct = dst.is_contiguous(cl);
+    at::Tensor out = direct ? dst : at::empty(dst.sizes(), y.options().memory_format(cl));
+    conv_add(out.zero_(), src, w_bulk, bias, stride, padding);
+    if (!direct) copy_frames(dst, out);
+    return y;
+  }
   w_bulk.reset();
   // The head, per output frame: its pieces summed into the frame of y (or a channels-last buffer). A
   // piece runs as its summed first tap over one frame, then its remaining taps, so no weight larger
@@ -313,10 +372,9 @@ at::Tensor forward_onednn(const Geometry& g, const at::Tensor& x, const at::Tens
     for (const Piece& pc : all) {
       if (pc.j != j) continue;
       const at::Tensor& s = pc.source == Piece::kX ? x : *cache;
-      const at::Tensor first = pc.summed == 1 ? weight.narrow(2, pc.tap0, 1)
-                                              : weight.narrow(2, pc.tap0, pc.summed).sum(2, /*keepdim=*/true);
-      conv_add(acc, frames_channels_last(s, pc.f0, 1), prepack(first, src_sizes(g.n, 1), frame_stride, padding),
-               std::nullopt, frame_stride, padding);
+      conv_add(acc, frames_channels_last(s, pc.f0, 1),
+               prepack(sum_taps(weight, pc.tap0, pc.summed), src_sizes(g.n, 1), frame_stride, padding), std::nullopt,
+               frame_stride, padding);
       if (pc.len > 1) {
         conv_add(acc, frames_channels_last(s, pc.f0 + 1, pc.len - 1),
                  prepack(weight.narrow(2, pc.tap0 + pc.summed, pc.len - 1), src_sizes(g.n, pc.len - 1), frame_stride,
