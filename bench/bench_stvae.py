@@ -3,8 +3,9 @@ per-chunk) vs the pure-PyTorch reference, for 17 and 65 frames.
 
 Every case runs in a fresh subprocess, so its peak resident memory (VmHWM) is its own. "peak" is
 VmHWM minus the resident size just before the timed call (model, input and libraries loaded), i.e.
-the activations and outputs the call needed. One timed call per process (no warm-up: a warm-up
-would raise the high-water mark before the measurement started).
+the activations and outputs the call needed. One warm-up call first (oneDNN creates and JIT-compiles
+its primitives on first use: seconds at the released widths), then the high-water mark is reset
+(/proc/self/clear_refs) and one call is timed; --cold times the first call instead.
 
     python -m bench.bench_stvae                   # golden-config widths (32, 32, 32, 64) at 64x64
     python -m bench.bench_stvae --released --size 32   # released widths (128, 256, 256, 512)
@@ -31,7 +32,7 @@ def _status(field):
     raise KeyError(field)
 
 
-def run_case(impl, op, frames, size, released, chunk, threads):
+def run_case(impl, op, frames, size, released, chunk, threads, cold=False):
     from lavin_fast.models.stvae import AutoencoderKLSTVAE
     from lavin_fast.reference import stvae as ref
 
@@ -45,15 +46,21 @@ def run_case(impl, op, frames, size, released, chunk, threads):
     else:
         x = torch.randn(1, 16, 1 + (frames - 1) // 4, size // 8, size // 8)
     kw = {} if impl == "one-pass" else dict(chunk_latents=chunk, norm=impl.split("-")[-1])
+    def call():
+        with torch.no_grad():
+            if impl == "reference":
+                return (ref.stvae_encode if op == "encode" else ref.stvae_decode)(params, x, **cfg)
+            if op == "encode":
+                return model.encode(x, **kw).mean
+            return model.decode(x, **kw)
+
+    if not cold:
+        call()
+        with open("/proc/self/clear_refs", "w") as f:  # VmHWM := VmRSS (Linux >= 4.0)
+            f.write("5")
     base = _status("VmRSS")
     t0 = time.perf_counter()
-    with torch.no_grad():
-        if impl == "reference":
-            y = (ref.stvae_encode if op == "encode" else ref.stvae_decode)(params, x, **cfg)
-        elif op == "encode":
-            y = model.encode(x, **kw).mean
-        else:
-            y = model.decode(x, **kw)
+    y = call()
     dt = time.perf_counter() - t0
     y = y[0] if isinstance(y, tuple) else y
     return dict(impl=impl, op=op, frames=frames, seconds=dt, peak_mb=(_status("VmHWM") - base) / 2**20,
@@ -70,15 +77,18 @@ def main():
     ap.add_argument("--impls", nargs="+", default=list(IMPLS))
     ap.add_argument("--ops", nargs="+", default=["encode", "decode"])
     ap.add_argument("--glibc-default", action="store_true", help="keep glibc's dynamic mmap threshold")
+    ap.add_argument("--cold", action="store_true", help="time the first call (no warm-up)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.case:
         impl, op, frames = args.case.split(",")
-        print(json.dumps(run_case(impl, op, int(frames), args.size, args.released, args.chunk, args.threads)))
+        print(json.dumps(run_case(impl, op, int(frames), args.size, args.released, args.chunk, args.threads,
+                                  args.cold)))
         return
     widths = "released widths" if args.released else "widths (32, 32, 32, 64), 8 groups, 1 layer/block"
     print(f"ST-VAE, {widths}, {args.size}x{args.size}, chunk {args.chunk} latent frames, "
-          f"{args.threads} thread(s), fp32 CPU, peak = VmHWM - RSS before the call")
+          f"{args.threads} thread(s), fp32 CPU, {'first call' if args.cold else 'after a warm-up call'}, "
+          "peak = VmHWM - RSS before the call")
     print(f"{'op':7} {'impl':13} {'frames':>6} {'time s':>8} {'peak MB':>8}")
     env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # glibc raises its mmap threshold as large blocks are freed, after which freed activations stay
@@ -91,8 +101,7 @@ def main():
             for frames in args.frames:
                 cmd = [sys.executable, "-m", "bench.bench_stvae", "--case", f"{impl},{op},{frames}",
                        "--size", str(args.size), "--chunk", str(args.chunk), "--threads", str(args.threads)]
-                if args.released:
-                    cmd.append("--released")
+                cmd += ["--released"] * args.released + ["--cold"] * args.cold
                 out = subprocess.run(cmd, capture_output=True, text=True, env=env)
                 if out.returncode:
                     print(out.stderr[-2000:])

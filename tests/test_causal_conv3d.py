@@ -246,3 +246,17 @@ def test_head_strategy_override_is_checked(monkeypatch):
     x, w, b = _inputs(1, 2, 3, 4, 4, 2, (3, 3, 3))
     with pytest.raises(RuntimeError, match="LAVIN_FAST_CONV_HEAD must be 'pieces' or 'padded'"):
         causal_conv3d(x, w, b, spatial_padding=1)
+
+
+@pytest.mark.parametrize("layout", ["ncdhw", "cl"])
+def test_channels_last_weight(layout):
+    """A channels-last weight (model.to(memory_format=torch.channels_last_3d)) is packed the
+    channels-last way, read in place; a plain one without a copy: both equal the reference."""
+    x, w, b = _inputs(2, 6, 5, 9, 7, 10, (3, 3, 3))
+    if layout == "cl":
+        x = x.contiguous(memory_format=torch.channels_last_3d)
+    for weight in (w, w.contiguous(memory_format=torch.channels_last_3d)):
+        for t in (1, 5):
+            xi = x[:, :, :t]
+            assert_close(causal_conv3d(xi, weight, b, spatial_padding=1), _ref(xi, w, b, spatial_padding=1),
+                         torch.float32, f"{layout} T={t} weight cl={not weight.is_contiguous()}")
