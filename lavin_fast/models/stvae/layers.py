@@ -132,7 +132,10 @@ class STVAEResnetBlock3D(nn.Module):
         h = self.conv1(silu(_norm(self.norm1, inputs, zq)))
         if temb is not None:
             h = h + self.temb_proj(F.silu(temb))[:, :, None, None, None]
-        h = self.conv2(self.dropout(silu(_norm(self.norm2, h, zq))))
+        # Rebound before conv2 runs, so conv1's output is freed once norm2 has read it: one activation
+        # fewer alive at the encoder's and decoder's peak.
+        h = self.dropout(silu(_norm(self.norm2, h, zq)))
+        h = self.conv2(h)
         if self.in_channels != self.out_channels:
             inputs = self.conv_shortcut(inputs)
         return h.add_(inputs) if not torch.is_grad_enabled() else h + inputs
