@@ -64,7 +64,7 @@ def run_case(impl, op, frames, size, released, chunk, threads, cold=False):
     dt = time.perf_counter() - t0
     y = y[0] if isinstance(y, tuple) else y
     return dict(impl=impl, op=op, frames=frames, seconds=dt, peak_mb=(_status("VmHWM") - base) / 2**20,
-                out_shape=list(y.shape))
+                out_mb=y.numel() * y.element_size() / 2**20, out_shape=list(y.shape))
 
 
 def main():
@@ -89,7 +89,8 @@ def main():
     print(f"ST-VAE, {widths}, {args.size}x{args.size}, chunk {args.chunk} latent frames, "
           f"{args.threads} thread(s), fp32 CPU, {'first call' if args.cold else 'after a warm-up call'}, "
           "peak = VmHWM - RSS before the call")
-    print(f"{'op':7} {'impl':13} {'frames':>6} {'time s':>8} {'peak MB':>8}")
+    # "work": peak minus the output, which any decoder holding its result must store (O(T)).
+    print(f"{'op':7} {'impl':13} {'frames':>6} {'time s':>8} {'peak MiB':>8} {'out MiB':>7} {'work MiB':>8}")
     env = dict(os.environ, PYTHONPATH=os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", ""))
     # glibc raises its mmap threshold as large blocks are freed, after which freed activations stay
     # in the heap and the high-water mark depends on allocation history, not on what is live. A
@@ -107,7 +108,8 @@ def main():
                     print(out.stderr[-2000:])
                     continue
                 r = json.loads(out.stdout.strip().splitlines()[-1])
-                print(f"{op:7} {impl:13} {frames:6d} {r['seconds']:8.2f} {r['peak_mb']:8.1f}", flush=True)
+                print(f"{op:7} {impl:13} {frames:6d} {r['seconds']:8.2f} {r['peak_mb']:8.1f} {r['out_mb']:7.1f} "
+                      f"{r['peak_mb'] - r['out_mb']:8.1f}", flush=True)
 
 
 if __name__ == "__main__":
