@@ -236,10 +236,6 @@ class ChannelsLastFrames {
   int64_t have0_ = 0, have1_ = 0;
 };
 
-}  // namespace
-
-namespace {
-
 // w in oneDNN's blocked layout. Given a plain weight with a channels-last source, ATen copies the
 // weight to channels-last and oneDNN reorders that copy in every call: two weight-sized temporaries
 // (54 MiB for a 512-channel 3x3x3 layer, more than such a layer's activations at 8 x 8). PyTorch's
@@ -320,7 +316,8 @@ at::Tensor forward_onednn(const Geometry& g, const at::Tensor& x, const at::Tens
   if (g.j_bulk < g.t_out) {
     w_bulk = prepack(weight, src_sizes(x_cl ? 1 : g.n, (chunk - 1) * g.st + g.kt), stride, padding);
   }
-  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x_cl ? cl : at::MemoryFormat::Contiguous));
+  const auto fmt = x_cl ? cl : at::MemoryFormat::Contiguous;
+  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
   if (x_cl) {
     // A time slice of y is channels-last contiguous only for one sample: one call per sample, x read
     // in place, nothing allocated beyond y.
@@ -428,7 +425,8 @@ at::Tensor aten_forward(const Geometry& g, const at::Tensor& x, const at::Tensor
                         const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& cache) {
   if (direct_onednn(x) && onednn_conv_add().has_value()) return forward_onednn(g, x, weight, bias, cache);
   // The output follows x's layout (ATen would pick channels-last for a channels-last weight too).
-  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x.suggest_memory_format()));
+  const auto fmt = x.suggest_memory_format();
+  at::Tensor y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(fmt));
   forward_aten(g, x, weight, bias, cache, y);
   return y;
 }
