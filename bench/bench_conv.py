@@ -5,6 +5,7 @@ are built, minus the RSS then; torch's CPU allocator is invisible to tracemalloc
 
     python -m pytest bench/bench_conv.py --benchmark-only [--quick]      # times (+ peak memory in extra_info)
     python -m bench.bench_conv [--frames 9 17 33] [--layout ncdhw cl]    # the table of docs/conv.md
+    python -m bench.bench_conv --backward [--frames ...]                 # forward + backward times
 """
 
 import argparse
@@ -116,13 +117,42 @@ def test_causal_conv3d(benchmark, harness, device, quick, t, layout, impl):
                 padded_copy_bytes=padded_copy_bytes(t))
 
 
+def fwd_bwd_of(impl):
+    """Forward and backward: gradients of x, weight and bias for a given output gradient."""
+    fn = fn_of(impl)
+    return lambda x, w, b, g: torch.autograd.grad(fn(x, w, b), (x, w, b), g)
+
+
+def grad_inputs(t, layout):
+    x, w, b = (v.requires_grad_() for v in inputs(t, layout))
+    g = torch.randn(1, C, t, H, W, generator=torch.Generator().manual_seed(1))
+    return x, w, b, g
+
+
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("t", FRAMES)
+def test_causal_conv3d_fwd_bwd(benchmark, harness, device, quick, t, layout, impl):
+    if device.type != "cpu":
+        pytest.skip("the CPU comparison of the issue")
+    if quick and t not in QUICK_FRAMES:
+        pytest.skip("--quick")
+    args = grad_inputs(t, layout)
+    fn = fwd_bwd_of(impl)
+    out_elems = C * t * H * W
+    harness.run(benchmark, lambda: fn(*args), group=f"causal_conv3d fwd+bwd fp32 T={t} {layout}",
+                bytes_moved=6 * args[0].numel() * 4, elements=out_elems, kind="op", case=f"T={t}",
+                op="causal_conv3d", dtype="fp32", passes="fwd+bwd", impl=impl, layout=layout, T=t,
+                flops=3 * 2 * out_elems * C * K ** 3)
+
+
 # ---- the table ----
 
-def _interleaved_medians(fns, args, rounds):
+def _interleaved_medians(fns, args, rounds, grad=False):
     """Median seconds of each fn, rounds interleaved (a, b, a, b, ...): on a shared machine the load
     drifts within minutes, and both sides should see the same drift."""
     times = {name: [] for name in fns}
-    with torch.no_grad():
+    with torch.set_grad_enabled(grad):
         for fn in fns.values():
             fn(*args)  # warm-up (oneDNN primitive creation)
         for _ in range(rounds):
@@ -138,7 +168,20 @@ def main(argv=None):
     p.add_argument("--frames", type=int, nargs="+", default=list(FRAMES))
     p.add_argument("--layout", nargs="+", default=list(LAYOUTS), choices=LAYOUTS)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--backward", action="store_true", help="time forward + backward (no memory columns)")
     a = p.parse_args(argv)
+    if a.backward:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={C}, {H}x{W}, k=3x3x3, fp32, "
+              f"forward + backward (grads of x, weight, bias), median of {a.rounds} interleaved rounds")
+        print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup |")
+        print("|---|---|---|---|---|")
+        for t in a.frames:
+            for layout in a.layout:
+                fns = {i: fwd_bwd_of(i) for i in IMPLS}
+                ms = {k: 1e3 * v for k, v in _interleaved_medians(fns, grad_inputs(t, layout), a.rounds, True).items()}
+                print(f"| {t} | {layout} | {ms['pad+conv3d']:.0f} | {ms['lavin_fast']:.0f} | "
+                      f"{ms['pad+conv3d'] / ms['lavin_fast']:.2f}x |", flush=True)
+        return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; C={C}, {H}x{W}, k=3x3x3, fp32, "
           f"median of {a.rounds} interleaved rounds after a warm-up")
     print("| T | layout | pad+conv3d ms | lavin_fast ms | speedup | pad+conv3d peak MiB | lavin_fast peak MiB "
