@@ -76,7 +76,7 @@ def test_cache_shorter_clip_than_kernel(t):
 @pytest.mark.parametrize("temporal_pad", ["replicate", "zeros", "cache"])
 @pytest.mark.parametrize("kernel,stride,t", [((3, 3, 3), (1, 1, 1), 5), ((3, 3, 3), (2, 2, 2), 6),
                                              ((3, 3, 3), (1, 1, 1), 1), ((2, 1, 3), (1, 1, 2), 2),
-                                             ((1, 1, 1), (1, 1, 1), 3)])
+                                             ((1, 1, 1), (1, 1, 1), 3), ((4, 1, 3), (2, 1, 1), 7)])
 def test_gradients(kernel, stride, t, temporal_pad):
     x, w, b = _inputs(2, 3, t, 6, 5, 4, kernel, torch.float64)
     cache = randn(2, 3, kernel[0] - 1, 6, 5, dtype=torch.float64) if temporal_pad == "cache" else None
@@ -156,8 +156,12 @@ def test_channels_last_input(dtype, n):
     assert y.is_contiguous(memory_format=torch.channels_last_3d)
     assert_close(y, _ref(x, w, b, spatial_padding=1), dtype)
     xc.requires_grad_(True)
-    (gx,) = torch.autograd.grad(causal_conv3d(xc, w, b, spatial_padding=1).sum(), [xc])
+    gy = randn(*y.shape, dtype=dtype)
+    (gx,) = torch.autograd.grad(causal_conv3d(xc, w, b, spatial_padding=1), [xc], gy)
     assert gx.is_contiguous(memory_format=torch.channels_last_3d)
+    x64 = f64(x).requires_grad_(True)
+    (ex,) = torch.autograd.grad(ref.causal_conv3d(x64, f64(w), f64(b), spatial_padding=1), [x64], f64(gy))
+    assert_grad_close(gx, ex, dtype, "grad x, channels-last")
 
 
 def test_non_contiguous_input():

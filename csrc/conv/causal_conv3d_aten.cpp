@@ -110,13 +110,14 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
   return {at::cat(gs, 2), at::cat(gw, 2)};
 }
 
-// Bulk output frames per convolution call. A chunk's temporaries: its output, and for NCDHW also a
+// Bulk output frames per convolution call of forward_aten (other dtypes; the fp32 forward uses
+// onednn_chunk, the backward one call). A chunk's temporaries: its output, and for NCDHW also a
 // dense copy of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small
 // NCDHW chunks slow (128 channels, 9 frames of 128 x 128 fp32, the 7 bulk frames: 3.4 s in 1-frame
 // chunks, 2.5 s in 2-frame chunks, 2.1 s in one call). So: NCDHW, about 1/4 of the output per call
 // (at least 16 MiB). Channels-last (input read in place): about 1/16 of the output but at least
 // 24 MiB (3 frames of 128 channels x 128 x 128 fp32: 1-frame chunks measured 15-25% slower over 17
-// frames, at 16 MiB more peak). Small tensors go in one call. (The fp32 forward: onednn_chunk.)
+// frames, at 16 MiB more peak). Small tensors go in one call.
 int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
   const int64_t min_bytes = channels_last ? (int64_t{24} << 20) : (int64_t{16} << 20);
   const int64_t per_output = channels_last ? 16 : 4;
@@ -440,28 +441,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> aten_backward(
   const auto fmt = x.suggest_memory_format();
   const at::ScalarType acc = acc_type(weight.scalar_type());
   const at::Tensor w = weight.contiguous(fmt);
-  at::Tensor grad_x;  // the first chunk's gradient when it covers all of x, else zeros plus every chunk's
   at::Tensor grad_w = at::zeros(weight.sizes(), weight.options().dtype(acc));
   at::Tensor grad_b = has_bias ? grad_y.sum({0, 2, 3, 4}, false, acc).to(weight.scalar_type()) : at::empty({0}, x.options());
   at::Tensor grad_cache = cache ? at::zeros_like(*cache) : at::empty({0}, x.options());
-  const int64_t chunk = bulk_chunk(g, x.element_size(), fmt == at::MemoryFormat::ChannelsLast3d);
-  for (int64_t ja = g.j_bulk; ja < g.t_out; ja += chunk) {
-    const int64_t jb = std::min(ja + chunk, g.t_out);
-    const at::Tensor src = bulk_source(g, x, ja, jb);
+  // The bulk in one call: its input is x itself (dense, no copy) and its input gradient becomes grad_x
+  // (no zeroing, no add). Chunks bounded the temporaries of oneDNN's reorders but cost a zero fill, an
+  // add and a dense copy of every chunk's input (128 channels, 9 frames of 128 x 128: 0.95-1.0x pad +
+  // conv3d forward + backward in chunks). One call's temporaries are pad + conv3d's minus the padded
+  // frames, plus (NCDHW) a dense copy of grad_y's bulk frames.
+  at::Tensor grad_x;
+  if (g.j_bulk < g.t_out) {
+    const at::Tensor src = bulk_source(g, x, g.j_bulk, g.t_out);
     auto [gsrc, gw, unused] = at::convolution_backward(
-        time_slice(grad_y, ja, jb - ja), src, w, std::nullopt, {g.st, g.sh, g.sw}, {0, g.ph, g.pw}, {1, 1, 1}, false,
-        {0, 0, 0}, 1, {true, true, false});
+        time_slice(grad_y, g.j_bulk, g.t_out - g.j_bulk), src, w, std::nullopt, {g.st, g.sh, g.sw},
+        {0, g.ph, g.pw}, {1, 1, 1}, false, {0, 0, 0}, 1, {true, true, false});
     grad_w.add_(gw.to(acc));
-    const int64_t f0 = ja * g.st - (g.kt - 1);
-    if (!grad_x.defined() && f0 == 0 && src.size(2) == g.t && gsrc.is_contiguous(fmt)) {
+    const int64_t f0 = g.j_bulk * g.st - (g.kt - 1);
+    if (f0 == 0 && src.size(2) == g.t && gsrc.is_contiguous(fmt)) {
       grad_x = gsrc;
-      continue;
+    } else {
+      grad_x = empty_output(x.sizes(), x.options().memory_format(fmt)).zero_();
+      grad_x.narrow(2, f0, src.size(2)).add_(gsrc);
     }
-    if (!grad_x.defined()) grad_x = empty_output(x.sizes(), x.options().memory_format(fmt)).zero_();
-    // Chunks' input windows overlap by k_t - s_t frames: accumulate.
-    grad_x.narrow(2, f0, src.size(2)).add_(gsrc);
+  } else {
+    grad_x = empty_output(x.sizes(), x.options().memory_format(fmt)).zero_();
   }
-  if (!grad_x.defined()) grad_x = empty_output(x.sizes(), x.options().memory_format(fmt)).zero_();
   for (const Piece& pc : pieces(g)) {
     const at::Tensor src = piece_source(pc, x, cache);
     auto [gsrc, gw] = conv_frames_backward(g, time_slice(grad_y, pc.j, 1), src, piece_weight(pc, w));
