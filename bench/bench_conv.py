@@ -93,30 +93,6 @@ def peak_memory(impl, t, layout, threads=None):
 
 # ---- pytest-benchmark ----
 
-@pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("layout", LAYOUTS)
-@pytest.mark.parametrize("t", FRAMES)
-def test_causal_conv3d(benchmark, harness, device, quick, t, layout, impl):
-    if device.type != "cpu":
-        pytest.skip("the CPU comparison of the issue")
-    if quick and t not in QUICK_FRAMES:
-        pytest.skip("--quick")
-    x, w, b = inputs(t, layout)
-    fn = fn_of(impl)
-    mem = peak_memory(impl, t, layout)
-
-    def step():
-        with torch.no_grad():
-            fn(x, w, b)
-
-    out_elems = C * t * H * W
-    harness.run(benchmark, step, group=f"causal_conv3d fp32 T={t} {layout}",
-                bytes_moved=2 * x.numel() * 4, elements=out_elems, kind="op", case=f"T={t}", op="causal_conv3d",
-                dtype="fp32", passes="fwd", impl=impl, layout=layout, T=t,
-                flops=2 * out_elems * C * K ** 3, peak_rss_increase_bytes=mem["peak_increase"],
-                padded_copy_bytes=padded_copy_bytes(t))
-
-
 def fwd_bwd_of(impl):
     """Forward and backward: gradients of x, weight and bias for a given output gradient."""
     fn = fn_of(impl)
@@ -132,18 +108,32 @@ def grad_inputs(t, layout):
 @pytest.mark.parametrize("impl", IMPLS)
 @pytest.mark.parametrize("layout", LAYOUTS)
 @pytest.mark.parametrize("t", FRAMES)
-def test_causal_conv3d_fwd_bwd(benchmark, harness, device, quick, t, layout, impl):
+@pytest.mark.parametrize("passes", ["fwd", "fwd+bwd"])
+def test_causal_conv3d(benchmark, harness, device, quick, passes, t, layout, impl):
     if device.type != "cpu":
         pytest.skip("the CPU comparison of the issue")
     if quick and t not in QUICK_FRAMES:
         pytest.skip("--quick")
-    args = grad_inputs(t, layout)
-    fn = fwd_bwd_of(impl)
     out_elems = C * t * H * W
-    harness.run(benchmark, lambda: fn(*args), group=f"causal_conv3d fwd+bwd fp32 T={t} {layout}",
-                bytes_moved=6 * args[0].numel() * 4, elements=out_elems, kind="op", case=f"T={t}",
-                op="causal_conv3d", dtype="fp32", passes="fwd+bwd", impl=impl, layout=layout, T=t,
-                flops=3 * 2 * out_elems * C * K ** 3)
+    common = dict(elements=out_elems, kind="op", case=f"T={t}", op="causal_conv3d", dtype="fp32", passes=passes,
+                  impl=impl, layout=layout, T=t)
+    if passes == "fwd+bwd":
+        args = grad_inputs(t, layout)
+        fn = fwd_bwd_of(impl)
+        harness.run(benchmark, lambda: fn(*args), group=f"causal_conv3d fwd+bwd fp32 T={t} {layout}",
+                    bytes_moved=6 * args[0].numel() * 4, flops=3 * 2 * out_elems * C * K ** 3, **common)
+        return
+    x, w, b = inputs(t, layout)
+    fn = fn_of(impl)
+    mem = peak_memory(impl, t, layout)
+
+    def step():
+        with torch.no_grad():
+            fn(x, w, b)
+
+    harness.run(benchmark, step, group=f"causal_conv3d fp32 T={t} {layout}", bytes_moved=2 * x.numel() * 4,
+                flops=2 * out_elems * C * K ** 3, peak_rss_increase_bytes=mem["peak_increase"],
+                padded_copy_bytes=padded_copy_bytes(t), **common)
 
 
 # ---- the table ----
