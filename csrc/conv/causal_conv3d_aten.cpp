@@ -147,9 +147,9 @@ at::Tensor bulk_source(const Geometry& g, const at::Tensor& x, int64_t ja, int64
 }
 
 // oneDNN's convolution with a fused "add" of a destination it writes in place (PyTorch ships it as
-// mkldnn::_convolution_pointwise_.binary, for inductor's conv + add fusion). Its destination may be a
-// strided view, so the bulk of the output is written straight into y: no output-sized temporary and
-// no copy, and for stride 1 the bulk reads all of x, a dense tensor in either layout, so no input copy.
+// mkldnn::_convolution_pointwise_.binary, for inductor's conv + add fusion). A sample's time slice of a
+// channels-last y is a valid destination, so the bulk is written straight into y: no output-sized
+// temporary and no copy.
 using ConvAddFn = at::Tensor&(at::Tensor&, const at::Tensor&, const at::Tensor&, const std::optional<at::Tensor>&,
                               at::IntArrayRef, at::IntArrayRef, at::IntArrayRef, int64_t, std::string_view,
                               std::optional<at::Scalar>, std::optional<std::string_view>,
@@ -160,7 +160,8 @@ const std::optional<c10::TypedOperatorHandle<ConvAddFn>>& onednn_conv_add() {
   return op;
 }
 
-// dst += conv(src, w) + bias, written in place by oneDNN (dst may be a strided view of y).
+// dst += conv(src, w) + bias, written in place by oneDNN (dst: channels-last contiguous, such as one
+// sample's time slice of a channels-last y).
 void conv_add(at::Tensor& dst, const at::Tensor& src, const at::Tensor& w, const std::optional<at::Tensor>& bias,
               at::IntArrayRef stride, at::IntArrayRef padding) {
   // ATen fuses the add only into a channels-last contiguous destination; any other gets a fresh
