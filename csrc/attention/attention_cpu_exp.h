@@ -18,29 +18,29 @@ constexpr float c0 = 1.0000001192092896f, c1 = 0.6931469440460205f, c2 = 0.24022
                 c3 = 0.05550713464617729f, c4 = 0.009675540961325169f, c5 = 0.00132764654699713f;
 }
 
-inline at::vec::Vectorized<float> fast_exp2(const at::vec::Vectorized<float>& x) {
+// 2^f for f in [-0.5, 0.5]: the polynomial by Horner's rule (at::vec::fmadd is one FMA per vector).
+inline at::vec::Vectorized<float> exp2_reduced(const at::vec::Vectorized<float>& f) {
+  using V = at::vec::Vectorized<float>;
   using namespace exp2_poly;
+  V p = at::vec::fmadd(V(c5), f, V(c4));
+  p = at::vec::fmadd(p, f, V(c3));
+  p = at::vec::fmadd(p, f, V(c2));
+  p = at::vec::fmadd(p, f, V(c1));
+  return at::vec::fmadd(p, f, V(c0));
+}
+
+inline at::vec::Vectorized<float> fast_exp2(const at::vec::Vectorized<float>& x) {
 #if defined(CPU_CAPABILITY_AVX512)
   // scalef applies 2^n in one instruction; n = -160 makes the product round to exactly 0.
   // max/min return their second operand when either is NaN: x second, so NaN stays NaN.
   const __m512 t = _mm512_max_ps(_mm512_set1_ps(-160.f), x);
   const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 f = _mm512_sub_ps(t, n);
-  __m512 p = _mm512_fmadd_ps(_mm512_set1_ps(c5), f, _mm512_set1_ps(c4));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c3));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c2));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c1));
-  p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(c0));
+  const __m512 p = exp2_reduced(_mm512_sub_ps(t, n));
   return _mm512_scalef_ps(p, n);
 #elif defined(CPU_CAPABILITY_AVX2)
   const __m256 t = _mm256_min_ps(_mm256_set1_ps(127.f), _mm256_max_ps(_mm256_set1_ps(-127.f), x));
   const __m256 n = _mm256_round_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m256 f = _mm256_sub_ps(t, n);
-  __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(c5), f, _mm256_set1_ps(c4));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c3));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c2));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c1));
-  p = _mm256_fmadd_ps(p, f, _mm256_set1_ps(c0));
+  const __m256 p = exp2_reduced(_mm256_sub_ps(t, n));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 #else
