@@ -19,6 +19,7 @@
 #include <array>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <string_view>
 
 #include "common/alloc.h"
@@ -45,11 +46,19 @@ at::Tensor piece_source(const Piece& pc, const at::Tensor& x, const std::optiona
 
 at::ScalarType acc_type(at::ScalarType t) { return t == at::kDouble ? at::kDouble : at::kFloat; }
 
-// The weight frames of a piece; summed taps added in fp32 (float64 for float64), rounded once.
+// Weight taps [tap0, tap0 + n) summed into one frame (O, C, 1, kh, kw), added in fp32 (float64 for
+// float64) and rounded once. Slice adds: at::sum over the tap dimension ran at about 2 GB/s.
+at::Tensor sum_taps(const at::Tensor& weight, int64_t tap0, int64_t n) {
+  if (n == 1) return weight.narrow(2, tap0, 1);
+  at::Tensor acc = weight.narrow(2, tap0, 1).to(acc_type(weight.scalar_type())) + weight.narrow(2, tap0 + 1, 1);
+  for (int64_t i = 2; i < n; ++i) acc.add_(weight.narrow(2, tap0 + i, 1));
+  return acc.to(weight.scalar_type());
+}
+
+// The weight frames of a piece: its summed taps, then the rest.
 at::Tensor piece_weight(const Piece& pc, const at::Tensor& weight) {
   if (pc.summed == 1) return weight.narrow(2, pc.tap0, pc.len);
-  const at::Tensor first =
-      weight.narrow(2, pc.tap0, pc.summed).sum(2, /*keepdim=*/true, acc_type(weight.scalar_type())).to(weight.scalar_type());
+  const at::Tensor first = sum_taps(weight, pc.tap0, pc.summed);
   if (pc.len == 1) return first;
   return at::cat({first, weight.narrow(2, pc.tap0 + pc.summed, pc.len - 1)}, 2);
 }
@@ -110,6 +119,15 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
   return {at::cat(gs, 2), at::cat(gw, 2)};
 }
 
+// Bulk output frames per call for chunks of about 1/divisor of the bulk's output, clamped to
+// [min_bytes, max_bytes] of output; at least one frame, at most the whole bulk.
+int64_t chunk_frames(const Geometry& g, int64_t elem_size, int64_t divisor, int64_t min_bytes, int64_t max_bytes) {
+  const int64_t n_bulk = g.t_out - g.j_bulk;
+  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
+  const int64_t target = std::clamp(n_bulk * frame_bytes / divisor, min_bytes, max_bytes);
+  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+}
+
 // Bulk output frames per convolution call of forward_aten (other dtypes; the fp32 forward uses
 // onednn_chunk, the backward one call). A chunk's temporaries: its output, and for NCDHW also a
 // dense copy of its input frames plus oneDNN's reorder of them to its blocked layout, which makes small
@@ -119,12 +137,8 @@ std::tuple<at::Tensor, at::Tensor> conv_frames_backward(const Geometry& g, const
 // 24 MiB (3 frames of 128 channels x 128 x 128 fp32: 1-frame chunks measured 15-25% slower over 17
 // frames, at 16 MiB more peak). Small tensors go in one call.
 int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
-  const int64_t min_bytes = channels_last ? (int64_t{24} << 20) : (int64_t{16} << 20);
-  const int64_t per_output = channels_last ? 16 : 4;
-  const int64_t n_bulk = g.t_out - g.j_bulk;
-  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
-  const int64_t target = std::max(min_bytes, n_bulk * frame_bytes / per_output);
-  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+  return channels_last ? chunk_frames(g, elem_size, 16, int64_t{24} << 20, std::numeric_limits<int64_t>::max())
+                       : chunk_frames(g, elem_size, 4, int64_t{16} << 20, std::numeric_limits<int64_t>::max());
 }
 
 // Output frames per chunk of the fp32 forward on NCDHW x, whose temporaries are the chunk's input
@@ -134,10 +148,7 @@ int64_t bulk_chunk(const Geometry& g, int64_t elem_size, bool channels_last) {
 // 33 MiB activation). One-frame chunks cost little: oneDNN parallelises within a frame, and the
 // k_t - s_t frames chunks share are moved, not converted again.
 int64_t onednn_chunk(const Geometry& g, int64_t elem_size) {
-  const int64_t n_bulk = g.t_out - g.j_bulk;
-  const int64_t frame_bytes = std::max<int64_t>(g.n * g.o * g.h_out * g.w_out * elem_size, 1);
-  const int64_t target = std::clamp<int64_t>(n_bulk * frame_bytes / 8, int64_t{1} << 20, int64_t{8} << 20);
-  return std::clamp<int64_t>(target / frame_bytes, 1, std::max<int64_t>(n_bulk, 1));
+  return chunk_frames(g, elem_size, 8, int64_t{1} << 20, int64_t{8} << 20);
 }
 
 // x frames read by output frames [ja, jb): [ja*st - (kt - 1), (jb - 1)*st + 1).
@@ -203,6 +214,16 @@ void copy_frames(const at::Tensor& dst, const at::Tensor& src) {
   }
 }
 
+// Source frames [f0, f0 + len) of x (or the cache) as a channels-last tensor: a view when it is
+// channels-last already.
+at::Tensor frames_channels_last(const at::Tensor& s, int64_t f0, int64_t len) {
+  if (s.suggest_memory_format() == at::MemoryFormat::ChannelsLast3d) return time_slice(s, f0, len);
+  at::Tensor t = at::empty({s.size(0), s.size(1), len, s.size(3), s.size(4)},
+                           s.options().memory_format(at::MemoryFormat::ChannelsLast3d));
+  copy_frames(t, s.narrow(2, f0, len));
+  return t;
+}
+
 // Channels-last copies of NCDHW x's frames for consecutive chunks. With N = 1 a channels-last frame is
 // one contiguous block, so the k_t - s_t frames two chunks share are moved to the front of the buffer
 // (a memmove) instead of being converted from NCDHW again.
@@ -212,14 +233,10 @@ class ChannelsLastFrames {
 
   // x frames [f0, f1) as a dense channels-last tensor, valid until the next call.
   at::Tensor get(int64_t f0, int64_t f1) {
-    const auto cl = x_.options().memory_format(at::MemoryFormat::ChannelsLast3d);
-    if (x_.size(0) != 1) {
-      at::Tensor t = at::empty({x_.size(0), x_.size(1), f1 - f0, x_.size(3), x_.size(4)}, cl);
-      copy_frames(t, x_.narrow(2, f0, f1 - f0));
-      return t;
-    }
+    if (x_.size(0) != 1) return frames_channels_last(x_, f0, f1 - f0);
     if (!buf_.defined() || buf_.size(2) < f1 - f0) {
-      buf_ = at::empty({1, x_.size(1), f1 - f0, x_.size(3), x_.size(4)}, cl);
+      buf_ = at::empty({1, x_.size(1), f1 - f0, x_.size(3), x_.size(4)},
+                       x_.options().memory_format(at::MemoryFormat::ChannelsLast3d));
       have0_ = have1_ = 0;
     }
     const int64_t frame = x_.size(1) * x_.size(3) * x_.size(4) * x_.element_size();
@@ -260,25 +277,6 @@ at::Tensor prepack(const at::Tensor& w, at::IntArrayRef src_sizes, at::IntArrayR
                          cl ? at::OptionalIntArrayRef(src_sizes) : at::OptionalIntArrayRef(std::nullopt));
   }
   return at::mkldnn_reorder_conv3d_weight(w.contiguous().to_mkldnn(), padding, stride, dilation, 1, src_sizes);
-}
-
-// Source frames [f0, f0 + len) of x (or the cache) as a channels-last tensor: a view when it is
-// channels-last already.
-at::Tensor frames_channels_last(const at::Tensor& s, int64_t f0, int64_t len) {
-  if (s.suggest_memory_format() == at::MemoryFormat::ChannelsLast3d) return time_slice(s, f0, len);
-  at::Tensor t = at::empty({s.size(0), s.size(1), len, s.size(3), s.size(4)},
-                           s.options().memory_format(at::MemoryFormat::ChannelsLast3d));
-  copy_frames(t, s.narrow(2, f0, len));
-  return t;
-}
-
-// Weight taps [tap0, tap0 + n) summed into one frame (O, C, 1, kh, kw). Slice adds: at::sum over the
-// tap dimension ran at about 2 GB/s.
-at::Tensor sum_taps(const at::Tensor& weight, int64_t tap0, int64_t n) {
-  if (n == 1) return weight.narrow(2, tap0, 1);
-  at::Tensor acc = weight.narrow(2, tap0, 1) + weight.narrow(2, tap0 + 1, 1);
-  for (int64_t i = 2; i < n; ++i) acc.add_(weight.narrow(2, tap0 + i, 1));
-  return acc;
 }
 
 // The head frames either as pieces (each with weights of its own, packed per call) or as one
