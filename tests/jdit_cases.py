@@ -1,13 +1,16 @@
 """Shared J-DiT test fixtures: the golden file, small configurations, random released-layout weights."""
 
 import json
+from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-GOLDEN = "/work/shared/data/golden_jdit_small.safetensors"
-RELEASED_KEYS = "/work/shared/data/released_jdit_3b_keys.json"
+# Golden files of the released architecture (copied from the project's shared data; README there).
+DATA = Path(__file__).parent / "data"
+GOLDEN = str(DATA / "golden_jdit_small.safetensors")
+RELEASED_KEYS = str(DATA / "released_jdit_3b_keys.json")
 RELEASED = dict(hidden_size=2304, depth=22, num_heads=32, kv_group=4)
 # The released head layout (head_dim 72, 4:1 GQA) at a small width.
 SMALL = dict(hidden_size=288, depth=2, num_heads=4, kv_group=4)

@@ -1,6 +1,7 @@
 """Small ST-VAE models with random weights for the ST-VAE tests."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -10,8 +11,10 @@ import torch
 
 from lavin_fast.models.stvae import AutoencoderKLSTVAE
 
-GOLDEN = "/work/shared/data/golden_stvae_small.safetensors"
-RELEASED_KEYS = "/work/shared/data/released_stvae_keys.json"
+# Golden files of the released architecture (copied from the project's shared data; README there).
+DATA = Path(__file__).parent / "data"
+GOLDEN = str(DATA / "golden_stvae_small.safetensors")
+RELEASED_KEYS = str(DATA / "released_stvae_keys.json")
 # Decoder spatial norms have 32 groups (hard-coded in the release): 32 channels is the minimum width.
 TINY = dict(block_out_channels=(32, 32, 32, 32), norm_num_groups=8, layers_per_block=1)
 

@@ -96,7 +96,8 @@ def test_progress_bars_one_per_request():
 def test_sampling_with_the_small_st_vae():
     """The real ST-VAE class (small golden configuration): images in, images out."""
     from lavin_fast.checkpoint import load_stvae
-    vae = load_stvae("/work/shared/data/golden_stvae_small.safetensors")
+    from tests.stvae_helpers import GOLDEN
+    vae = load_stvae(GOLDEN)
     _, model = pair(CFG, seed=10)
     img = lambda: torch.rand(3, 32, 48) * 2 - 1  # noqa: E731
     out = sample(model, [InContextRequest([(img(), img())], img())], grid=1, vae=vae,
