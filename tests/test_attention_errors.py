@@ -93,13 +93,17 @@ def test_bad_input_is_a_clear_error(name, call, pattern, backend):
 
 
 def test_backward_checks():
-    out, lse = ops.varlen_attention(Q, K, V, CQ, CK, 6, 7, 0.25, False, None, None, None, 0, 0)
-    call = lambda g=out, o=out, l=lse: ops.varlen_attention_backward(
-        g, Q, K, V, o, l, CQ, CK, 6, 7, 0.25, False, None, None, None, 0, 0, False)
+    out, lse, res = ops.varlen_attention(Q, K, V, CQ, CK, 6, 7, 0.25, False, None, None, None, 0, 0)
+    call = lambda g=out, o=out, l=lse, r=res: ops.varlen_attention_backward(
+        g, Q, K, V, o, l, r, CQ, CK, 6, 7, 0.25, False, None, None, None, 0, 0, False)
     with pytest.raises(ERRORS, match=r"'lse' must have shape \(H, total_q\) = \(4, 10\), got \(10, 4\)"):
         call(l=lse.t().contiguous())
     with pytest.raises(ERRORS, match=r"'lse' must have dtype float32, got float64"):
         call(l=lse.double())
+    with pytest.raises(ERRORS, match=r"'lse_residual' must have shape \(H, total_q\) = \(4, 10\), got \(10, 4\)"):
+        call(r=res.t().contiguous())
+    with pytest.raises(ERRORS, match=r"'lse_residual' must have dtype float32, got float64"):
+        call(r=res.double())
     with pytest.raises(ERRORS, match=r"'grad_out' must have shape q.shape"):
         call(g=randn(10, 4, 8))
     with pytest.raises(ERRORS, match=r"'out' must have the dtype of 'q'"):

@@ -26,11 +26,11 @@ def test_opcheck(backend, masks, dtype):
     args, kw = make_problem(4, n_segments=3, max_len=40, H=4, H_kv=2, D=64, masks=masks, dtype=dtype)
     fwd_args = _native_args(args, kw)
     with host_backend(backend):
-        out, lse = ops.varlen_attention(*fwd_args)
+        out, lse, res = ops.varlen_attention(*fwd_args)
         grad_args = tuple(a.detach().clone().requires_grad_(i < 3) if isinstance(a, torch.Tensor) else a
                           for i, a in enumerate(fwd_args))
         torch.library.opcheck(ops.varlen_attention, grad_args)
-        bwd_args = (randn(*out.shape, dtype=dtype), *args[:3], out, lse, *fwd_args[3:], False)
+        bwd_args = (randn(*out.shape, dtype=dtype), *args[:3], out, lse, res, *fwd_args[3:], False)
         torch.library.opcheck(ops.varlen_attention_backward, bwd_args)
 
 

@@ -60,7 +60,7 @@ def bwd(args, kw, out, lse, g, deterministic):
     q, k, v, cq, ck, mq, mk = args
     tm = kw.get("tile_mask")
     return _ops.varlen_attention_backward(
-        g, q, k, v, out, lse, cq, ck, mq, mk, kw.get("softmax_scale", 1 / math.sqrt(q.shape[-1])),
+        g, q, k, v, out, lse, None, cq, ck, mq, mk, kw.get("softmax_scale", 1 / math.sqrt(q.shape[-1])),
         kw.get("causal", False), kw.get("frame_ids_q"), kw.get("frame_ids_k"),
         None if tm is None else tm.mask, 0 if tm is None else tm.tile_q, 0 if tm is None else tm.tile_k,
         deterministic)

@@ -196,7 +196,7 @@ void check_like(const char* op, const char* name, const at::Tensor& t, const at:
 
 }  // namespace
 
-std::tuple<at::Tensor, at::Tensor> varlen_attention(
+std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention(
     const Backend& be, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
     const at::Tensor& cu_seqlens_q, const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q,
     int64_t max_seqlen_k, double softmax_scale, bool causal,
@@ -206,21 +206,28 @@ std::tuple<at::Tensor, at::Tensor> varlen_attention(
                        softmax_scale, causal, frame_ids_q, frame_ids_k, tile_mask, tile_q, tile_k);
   at::Tensor out = empty_output(q.sizes(), q.options().memory_format(at::MemoryFormat::Contiguous));
   at::Tensor lse = empty_output({q.size(1), q.size(0)}, q.options().dtype(at::kFloat));
-  if (r.p.total_q == 0) return {out, lse};
+  at::Tensor lse_residual = empty_output({q.size(1), q.size(0)}, q.options().dtype(at::kFloat));
+  if (r.p.total_q == 0) return {out, lse, lse_residual};
   if (r.p.total_k == 0) {  // no query sees a key
     out.zero_();
     lse.fill_(-std::numeric_limits<float>::infinity());
-    return {out, lse};
+    lse_residual.zero_();
+    return {out, lse, lse_residual};
   }
   r.p.out = out.data_ptr();
   r.p.lse = lse.data_ptr<float>();
+  if (be.writes_lse_residual)
+    r.p.lse_residual = lse_residual.data_ptr<float>();
+  else
+    lse_residual.zero_();
   be.fwd(r.p);
-  return {out, lse};
+  return {out, lse, lse_residual};
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
     const Backend& be, const at::Tensor& grad_out, const at::Tensor& q, const at::Tensor& k,
-    const at::Tensor& v, const at::Tensor& out, const at::Tensor& lse, const at::Tensor& cu_seqlens_q,
+    const at::Tensor& v, const at::Tensor& out, const at::Tensor& lse,
+    const std::optional<at::Tensor>& lse_residual, const at::Tensor& cu_seqlens_q,
     const at::Tensor& cu_seqlens_k, int64_t max_seqlen_q, int64_t max_seqlen_k, double softmax_scale,
     bool causal, const std::optional<at::Tensor>& frame_ids_q,
     const std::optional<at::Tensor>& frame_ids_k, const std::optional<at::Tensor>& tile_mask,
@@ -232,6 +239,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
   check_same_device(kBwd, "lse", lse, q, "q");
   check_dtype(kBwd, "lse", lse, {at::kFloat});
   check_shape(kBwd, "lse", lse, {q.size(1), q.size(0)}, "(H, total_q)");
+  if (lse_residual) {
+    check_same_device(kBwd, "lse_residual", *lse_residual, q, "q");
+    check_dtype(kBwd, "lse_residual", *lse_residual, {at::kFloat});
+    check_shape(kBwd, "lse_residual", *lse_residual, {q.size(1), q.size(0)}, "(H, total_q)");
+  }
 
   at::Tensor grad_q = empty_output(q.sizes(), q.options().memory_format(at::MemoryFormat::Contiguous));
   at::Tensor grad_k = empty_output(k.sizes(), k.options().memory_format(at::MemoryFormat::Contiguous));
@@ -245,10 +257,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> varlen_attention_backward(
   const at::Tensor g = last_dim_contiguous(grad_out);
   const at::Tensor o = out.contiguous();
   const at::Tensor l = lse.contiguous();
+  const at::Tensor lr = lse_residual ? lse_residual->contiguous() : at::Tensor();
   VarlenAttentionBwdParams p;
   static_cast<VarlenAttentionFwdParams&>(p) = r.p;
   p.out = const_cast<void*>(o.const_data_ptr());  // read only in the backward
   p.lse = const_cast<float*>(l.const_data_ptr<float>());
+  p.lse_residual = lr.defined() ? const_cast<float*>(lr.const_data_ptr<float>()) : nullptr;
   p.grad_out = g.const_data_ptr();
   p.grad_out_row_stride = g.stride(0);
   p.grad_out_head_stride = g.stride(1);

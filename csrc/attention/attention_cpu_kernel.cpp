@@ -6,7 +6,15 @@
 // tiles that the masks hide entirely are skipped before any compute; element masking runs only on
 // partially visible tiles. The tile products are register-blocked GEMMs (attention_cpu_gemm.h),
 // oriented so that head_dim is a row count (never padded to the vector width) wherever possible;
-// scores are kept in log2 units so the softmax uses a short exp2 (attention_cpu_exp.h).
+// the softmax uses a short exp2 (attention_cpu_exp.h) of (score - reference) * log2(e).
+//
+// Sharp softmax (fp32 scores near 1e4, where one ulp is 1e-3): the backward recomputes every score
+// S = (scale Q) K^T bit for bit as the forward did (the same scaled Q rows, the same FMA chain over
+// head_dim, only the operand order of the products differs), in natural units, and takes
+// P = exp((S - lse) - lse_residual) with the forward's log-sum-exp as an fp32 pair (the residual holds
+// what lse's rounding drops). S - lse is then exact near the row's maximum, so P is as accurate as
+// PyTorch's exp(S - max) / sum. Folding log2(e) into the scale, converting lse between units and
+// recomputing S in another rounding (the earlier design) left P off by 1e-2 there.
 //
 // Backward: when the (segment, KV head) items spread well over the threads, one fused pass per item
 // (FlashAttention-2's five products, dQ accumulated privately); otherwise dK/dV per (segment, KV head,
@@ -70,6 +78,16 @@ inline void add_row(float* x, const float* y, int64_t n) {
   for (int64_t j = 0; j < n; j += kVec) (fVec::loadu(x + j) + fVec::loadu(y + j)).store(x + j);
 }
 
+// x = -inf where the additive mask y (0 / -inf) hides the key. A select, not x + y: a NaN or inf score
+// of a hidden key must not reach the row (the reference masks by replacement too).
+inline void mask_row(float* x, const float* y, int64_t n) {
+  const fVec neg_inf(kNegInf);
+  for (int64_t j = 0; j < n; j += kVec) {
+    const fVec m = fVec::loadu(y + j);
+    fVec::blendv(fVec::loadu(x + j), neg_inf, m != fVec(0.f)).store(x + j);
+  }
+}
+
 // Rows of a (row, head)-strided tensor.
 template <typename T>
 struct Rows {
@@ -84,18 +102,19 @@ struct Rows {
 // O^T (D x M) += V^T P^T, so head_dim (72 in LaVin-DiT) never has to be padded to the vector width,
 // K and V are read in place as the broadcast operands (no per-tile packing), and the softmax's row
 // maxima and sums are element-wise over key rows instead of horizontal reductions. Scores are in
-// log2 units (log2(e) folded into the query scale) so the exponentials are exp2.
+// natural units; exponentials are exp2((s - max) * log2(e)), the difference taken first so that it
+// is exact where it matters (s near max).
 
-constexpr float kLog2e = 1.4426950408889634f, kLn2 = 0.6931471805599453f;
+constexpr float kLog2e = 1.4426950408889634f;
 
 struct FwdTiles {
   int D, Dr, Mp;  // Dr = D rounded up to the vector width (rows of the transposes)
-  std::vector<float> qt;     // (Dr, Mp)  scaled Q^T of the G heads, columns head-major, padding zero
+  std::vector<float> qt;     // (Dr, Mp)  softmax_scale Q^T of the G heads, columns head-major, padding zero
   std::vector<float> ot;     // (Dr, Mp)  O^T accumulator (rows D.. unused)
   std::vector<float> rows;   // (Mp, Dr)  Q rows before, O rows after the transposes
   std::vector<float> st;     // (kBK, Mp) S^T, then P^T
   std::vector<float> mask;   // (kBK, BQ) additive 0 / -inf, transposed
-  std::vector<float> m, l;   // (Mp,) running max (log2 units) and sum
+  std::vector<float> m, l;   // (Mp,) running max and sum
   std::vector<float> alpha;  // (Mp,) rescale of O^T for the current key tile
   std::vector<float> kbuf, vbuf;  // (lk, D) K and V of segment / KV head kv_of (bf16 / fp16 only)
   std::pair<int, int> kv_of{-1, -1};
@@ -140,7 +159,7 @@ std::pair<Rows<float>, Rows<float>> float_kv(const VarlenAttentionFwdParams& p, 
 }
 
 // Online softmax of NV vectors of query columns of S^T (nk rows, row stride ld), starting at column c
-// of the running max / sum: P^T = exp2(S^T - max) in place, t.alpha = exp2(old max - new max), the
+// of the running max / sum: P^T = exp(S^T - max) in place, t.alpha = exp(old max - new max), the
 // factor the accumulated O^T columns take. NV independent chains per pass hide the max/add latency.
 // A column that has seen nothing yet (max -inf) uses 0 as its max, so P = exp2(-inf) = 0 and alpha = 0.
 template <int NV>
@@ -153,15 +172,16 @@ inline void softmax_columns(float* st, int64_t ld, int nk, FwdTiles& t, int c) {
     mu[v] = fVec::blendv(mx[v], fVec(0.f), mx[v] == fVec(kNegInf));
     sum[v] = fVec(0.f);
   }
+  const fVec log2e(kLog2e);
   for (int j = 0; j < nk; ++j)
     for (int v = 0; v < NV; ++v) {
-      const fVec e = fast_exp2(fVec::loadu(st + j * ld + v * kVec) - mu[v]);
+      const fVec e = fast_exp2((fVec::loadu(st + j * ld + v * kVec) - mu[v]) * log2e);
       e.store(st + j * ld + v * kVec);
       sum[v] = sum[v] + e;
     }
   for (int v = 0; v < NV; ++v) {
     const int cv = c + v * kVec;
-    const fVec alpha = fast_exp2(fVec::loadu(&t.m[cv]) - mu[v]);
+    const fVec alpha = fast_exp2((fVec::loadu(&t.m[cv]) - mu[v]) * log2e);
     (fVec::loadu(&t.l[cv]) * alpha + sum[v]).store(&t.l[cv]);
     alpha.store(&t.alpha[cv]);
     mx[v].store(&t.m[cv]);
@@ -184,7 +204,7 @@ void fwd_item(const VarlenAttentionFwdParams& p, const WorkItem& it, FwdTiles& t
   for (int hh = 0; hh < G; ++hh)
     for (int64_t i = 0; i < nq; ++i) {
       float* r = rows + (hh * nq + i) * Dr;
-      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale * kLog2e, r);
+      load_row(q.at(g.q0 + i0 + i, it.hk * G + hh), D, p.softmax_scale, r);
       std::fill(r + D, r + Dr, 0.f);
     }
   std::fill(rows + int64_t(M) * Dr, rows + int64_t(Mp) * Dr, 0.f);
@@ -205,7 +225,8 @@ void fwd_item(const VarlenAttentionFwdParams& p, const WorkItem& it, FwdTiles& t
       mask.fill_transposed(i0, nq, j0, nk, t.mask.data());
       for (int j = 0; j < nk; ++j)
         for (int hh = 0; hh < G; ++hh)
-          for (int64_t i = 0; i < nq; ++i) st[j * Mp + hh * nq + i] += t.mask[j * nq + i];
+          for (int64_t i = 0; i < nq; ++i)
+            if (t.mask[j * nq + i] != 0.f) st[j * Mp + hh * nq + i] = kNegInf;
     }
     int c = 0;
     for (; c + 8 * kVec <= Mp; c += 8 * kVec) softmax_columns<8>(st + c, Mp, nk, t, c);
@@ -219,9 +240,14 @@ void fwd_item(const VarlenAttentionFwdParams& p, const WorkItem& it, FwdTiles& t
     const int h = it.hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
       const int64_t c = hh * nq + i, row = g.q0 + i0 + i;
-      const bool seen = t.l[c] > 0.f;
+      // l == 0: the row saw no key. NaN (a NaN score) is not "unseen": it propagates to out and lse.
+      const bool seen = t.l[c] != 0.f;
       store_row(rows + c * Dr, D, seen ? 1.f / t.l[c] : 0.f, static_cast<T*>(p.out) + (row * H + h) * D);
-      p.lse[h * p.total_q + row] = seen ? t.m[c] * kLn2 + std::log(t.l[c]) : kNegInf;
+      // log-sum-exp in double, stored as fp32 lse + residual (two-float sum; attention_params.h).
+      const double lse = seen ? double(t.m[c]) + std::log(double(t.l[c])) : -INFINITY;
+      const float hi = static_cast<float>(lse);
+      p.lse[h * p.total_q + row] = hi;
+      p.lse_residual[h * p.total_q + row] = seen ? static_cast<float>(lse - double(hi)) : 0.f;
     }
   }
 }
@@ -253,10 +279,11 @@ void fwd_typed(const VarlenAttentionFwdParams& p) {
 
 //
 // Per (key tile, query block) pair, with M = G * nq stacked query rows and the key axis as the vector
-// axis: S = Q (cK)^T and dP = dO V^T (M x nkp), P = exp2(S - lse2), dS = P (dP - delta); then
-// dV^T += dO^T P and dK^T += Q^T dS (D x nkp: head_dim is the row count, never padded; Q and dO are
-// read transposed in place) and dQ += dS K (M x Dp). c = softmax_scale * log2(e) is folded into the
-// packed K^T; dK and dQ take softmax_scale when stored.
+// axis: S = (sQ) K^T and dP = dO V^T (M x nkp), P = exp2((S - lse) log2(e)), dS = P (dP - delta);
+// then dV^T += dO^T P and dK^T += (sQ)^T dS (D x nkp: head_dim is the row count, never padded; sQ and
+// dO are read transposed in place) and dQ += dS K (M x Dp), s = softmax_scale. The packed query rows
+// are sQ exactly as the forward rounded them, so S is the forward's S bit for bit; dK = (sQ)^T dS
+// needs no further scale, dQ takes s when stored.
 
 // Key tiles per backward chunk: each pass over a segment's query rows (q, grad_out and the dQ
 // accumulators, megabytes for long segments) serves this many key tiles, so that stream comes from L3
@@ -266,21 +293,31 @@ constexpr int kKeyChunk = 4;
 struct BwdTiles {
   int D, Dp, BQ, M, Mv;  // Mv = M rounded up to the vector width
   // Query rows of a whole segment (fused item) or one block: block b at rows b * M, head-major inside.
-  std::vector<float> q, dout;     // (rows, D) unscaled q, grad_out
-  std::vector<float> lse2, delta;  // (rows,) lse in log2 units (+inf: row saw nothing), rowsum(dO * O)
-  std::vector<float> dq;           // per block (D, Mv): dQ^T accumulators
+  // One query block, packed again for every key chunk that sees it (~0.3% of the block's products):
+  // a thread's scratch is then independent of the segment's length, and so the total is independent
+  // of the thread count (whole-segment copies per thread made 16k tokens take 528 MiB on 8 threads).
+  std::vector<float> q, dout;     // (M, D) softmax_scale * q, grad_out
+  std::vector<float> lse, lse_residual, delta;  // (M,) lse (+inf: the row saw nothing, so P = 0), its
+                                                // residual, rowsum(dO * O)
+  std::vector<float> dq;           // per block (D, Mv): dQ^T accumulators of the blocks of one item
   std::vector<float> s, dp;        // (Mv, kBK) S then P; dP then dS
   std::vector<float> dst;          // (kBK, Mv) dS^T
   // Per key tile of a chunk (kKeyChunk slots):
-  std::vector<float> kt, vt;       // (D, kBK) c K^T, V^T, padding columns zero
+  std::vector<float> kt, vt;       // (D, kBK) K^T, V^T, padding columns zero
   std::vector<float> kr;           // (kBK, Dp) K
   std::vector<float> dkt, dvt;     // (D, kBK) dK^T, dV^T
   std::vector<float> mask;         // (BQ, kBK) additive 0 / -inf
   std::vector<float> row;          // (Dp,) scratch
+  std::vector<float> part;         // (D, max(kBK, Mv)) one product's term before it joins its sum
 
   BwdTiles(int d, int group)
       : D(d), Dp(static_cast<int>(round_up(d, kVec))), BQ(rows_per_block(group)), M(group * BQ),
         Mv(static_cast<int>(round_up(M, kVec))) {
+    q.assign(size_t(M) * D, 0.f);
+    dout.assign(size_t(M) * D, 0.f);
+    lse.assign(M, 0.f);
+    lse_residual.assign(M, 0.f);
+    delta.assign(M, 0.f);
     s.assign(size_t(Mv) * kBK, 0.f);
     dp.assign(size_t(Mv) * kBK, 0.f);
     dst.assign(size_t(kBK) * Mv, 0.f);
@@ -291,46 +328,33 @@ struct BwdTiles {
     dvt.assign(size_t(kKeyChunk) * D * kBK, 0.f);
     mask.assign(size_t(BQ) * kBK, 0.f);
     row.assign(Dp, 0.f);
+    part.assign(size_t(D) * std::max(kBK, Mv), 0.f);
   }
 };
 
-// Packs query rows [i0, i0 + nq) of the G heads of KV head hk at row `at` of the tiles' query arrays.
+// Packs query rows [i0, i0 + nq) of the G heads of KV head hk into the tiles' query block.
 template <typename T>
-void pack_query_rows(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0, int64_t nq,
-                     const float* delta, int64_t at, BwdTiles& t) {
+void pack_query_block(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t i0, int64_t nq,
+                      const float* delta, BwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, D = t.D;
   const Rows<T> q{static_cast<const T*>(p.q), p.q_row_stride, p.q_head_stride};
   const Rows<T> go{static_cast<const T*>(p.grad_out), p.grad_out_row_stride, p.grad_out_head_stride};
   for (int hh = 0; hh < G; ++hh) {
     const int h = hk * G + hh;
     for (int64_t i = 0; i < nq; ++i) {
-      const int64_t r = at + hh * nq + i, row = g.q0 + i0 + i;
-      load_row(q.at(row, h), D, 1.f, &t.q[r * D]);
+      const int64_t r = hh * nq + i, row = g.q0 + i0 + i;
+      load_row(q.at(row, h), D, p.softmax_scale, &t.q[r * D]);  // as fwd_item rounds it
       load_row(go.at(row, h), D, 1.f, &t.dout[r * D]);
       const float lse = p.lse[h * p.total_q + row];
-      t.lse2[r] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse * kLog2e;
+      t.lse[r] = lse == kNegInf ? std::numeric_limits<float>::infinity() : lse;
+      t.lse_residual[r] = p.lse_residual ? p.lse_residual[h * p.total_q + row] : 0.f;
       t.delta[r] = delta[h * p.total_q + row];
     }
   }
 }
 
-// Query rows of blocks [b0, b1) of the segment, block b at row (b - b0) * M; dQ accumulators zeroed.
-template <typename T>
-void pack_query_blocks(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t b0, int64_t b1,
-                       const float* delta, BwdTiles& t) {
-  const size_t rows = size_t(b1 - b0) * t.M;
-  t.q.resize(rows * t.D);
-  t.dout.resize(rows * t.D);
-  t.lse2.resize(rows);
-  t.delta.resize(rows);
-  t.dq.assign(size_t(b1 - b0) * t.D * t.Mv, 0.f);
-  for (int64_t b = b0; b < b1; ++b) {
-    const int64_t i0 = b * t.BQ;
-    pack_query_rows<T>(p, g, hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), delta, (b - b0) * t.M, t);
-  }
-}
 
-// c K^T and V^T (D, nkp) with zero padding columns, and K (nk, Dp), of key rows [j0, j0 + nk).
+// K^T and V^T (D, nkp) with zero padding columns, and K (nk, Dp), of key rows [j0, j0 + nk).
 template <typename T>
 void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t j0, int64_t nk,
                    int slot, BwdTiles& t) {
@@ -341,11 +365,10 @@ void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, 
   const int64_t nkp = round_up(nk, kVec);
   const Rows<T> k{static_cast<const T*>(p.k), p.k_row_stride, p.k_head_stride};
   const Rows<T> v{static_cast<const T*>(p.v), p.v_row_stride, p.v_head_stride};
-  const float c = p.softmax_scale * kLog2e;
   float* tmp = t.row.data();
   for (int64_t j = 0; j < nk; ++j) {
     load_row(k.at(g.k0 + j0 + j, hk), D, 1.f, &kr[j * Dp]);
-    for (int d = 0; d < D; ++d) kt[d * nkp + j] = c * kr[j * Dp + d];
+    for (int d = 0; d < D; ++d) kt[d * nkp + j] = kr[j * Dp + d];
     load_row(v.at(g.k0 + j0 + j, hk), D, 1.f, tmp);
     for (int d = 0; d < D; ++d) vt[d * nkp + j] = tmp[d];
   }
@@ -355,14 +378,15 @@ void pack_key_tile(const VarlenAttentionBwdParams& p, const Segment& g, int hk, 
 
 constexpr int kRowChunk = 48;  // a multiple of the GEMM's 6-row blocks; S and dP chunks: 2 x 12 KB
 
-// P into t.s and dS into t.dp for query block rows q/dout/lse2/delta (M rows, stride D) against the
+// P into t.s and dS into t.dp for the packed query block (t.q, t.dout, ...: M rows) against the
 // packed key tile. Padding key columns (nk..nkp) get garbage that no product reads: the dK^T / dV^T
 // columns they feed are not stored and dQ's reduction stops at nk.
 void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int64_t nq, int64_t j0,
-                       int64_t nk, int64_t nkp, int M, const float* q, const float* dout,
-                       const float* lse2, const float* delta, int slot, BwdTiles& t) {
+                       int64_t nk, int64_t nkp, int M, int slot, BwdTiles& t) {
   float* s = t.s.data();
   float* dp = t.dp.data();
+  const float* q = t.q.data();
+  const float* dout = t.dout.data();
   const int D = t.D;
   if (vis == Visibility::kPartial) mask.fill(i0, nq, j0, nk, nkp, t.mask.data());
   // In chunks of rows so that S and dP are still in L1 when the element-wise pass reads them.
@@ -374,15 +398,26 @@ void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int6
     for (int r = r0; r < r0 + mr; ++r) {
       float* sr = s + r * nkp;
       float* dr = dp + r * nkp;
-      if (vis == Visibility::kPartial) add_row(sr, &t.mask[(r % nq) * nkp], nkp);
-      const fVec l(lse2[r]), dl(delta[r]);
+      if (vis == Visibility::kPartial) mask_row(sr, &t.mask[(r % nq) * nkp], nkp);
+      const fVec l(t.lse[r]), lr(t.lse_residual[r]), dl(t.delta[r]), log2e(kLog2e);
       for (int64_t j = 0; j < nkp; j += kVec) {
-        const fVec pr = fast_exp2(fVec::loadu(sr + j) - l);
+        const fVec pr = fast_exp2(((fVec::loadu(sr + j) - l) - lr) * log2e);
         pr.store(sr + j);
         (pr * (fVec::loadu(dr + j) - dl)).store(dr + j);
       }
     }
   }
+}
+
+// C (rows x N, row stride ldc) += A^T B (gemm<.., kTransA> shapes), the product formed from zero in
+// t.part and then added: each gradient element is a sum of per-tile / per-block terms, each term an
+// FMA chain of at most 128, instead of one chain through the whole segment (800 terms for 200 queries
+// of a 4-head group), whose fp32 error was 3x PyTorch's blocked GEMMs' on long segments.
+inline void accumulate_product(int rows, int N, int K, const float* A, int64_t lda, const float* B,
+                               int64_t ldb, float* C, int64_t ldc, BwdTiles& t) {
+  float* part = t.part.data();
+  gemm<false, true>(rows, N, K, A, lda, B, ldb, part, N);
+  for (int r = 0; r < rows; ++r) add_row(C + r * ldc, part + r * N, N);
 }
 
 // dQ^T (D, Mv) += K^T dS^T for the M x nk block of dS in t.dp (row stride nkp), kr = K (nk, Dp): the
@@ -391,17 +426,16 @@ void probs_and_dscores(const SegmentMask& mask, Visibility vis, int64_t i0, int6
 inline void add_dq(int M, int64_t nk, int64_t nkp, const float* kr, float* dqt, BwdTiles& t) {
   const int Mr = static_cast<int>(round_up(M, kVec));
   transpose(t.dp.data(), nkp, Mr, static_cast<int>(nkp), t.dst.data(), t.Mv);
-  gemm<true, true>(t.D, Mr, static_cast<int>(nk), kr, t.Dp, t.dst.data(), t.Mv, dqt, t.Mv);
+  accumulate_product(t.D, Mr, static_cast<int>(nk), kr, t.Dp, t.dst.data(), t.Mv, dqt, t.Mv, t);
 }
 
 // dK and dV of the key tiles of keys [j0, j0 + nkeys) (at most kKeyChunk tiles) of KV head hk, each
-// summing over the group's query heads and the query blocks in order, with the query rows packed in t
-// (pack_query_blocks over the whole segment). With kDq, also adds dS K of each tile, in key order, to
-// each block's dQ accumulators, the order dq_item uses: the bits depend neither on the pass nor on
-// the chunking.
+// summing over the group's query heads and the query blocks in order. With kDq, also adds dS K of
+// each tile, in key order, to each block's dQ accumulators in t.dq (the whole segment's), the order
+// dq_item uses: the bits depend neither on the pass nor on the chunking.
 template <typename T, bool kDq>
 void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int64_t j0, int64_t nkeys,
-               BwdTiles& t) {
+               const float* delta, BwdTiles& t) {
   const int G = p.num_heads / p.num_kv_heads, D = t.D, Dp = t.Dp, Hk = p.num_kv_heads;
   const SegmentMask mask{p.mask, g};
   const int ntiles = static_cast<int>((nkeys + kBK - 1) / kBK);
@@ -413,22 +447,26 @@ void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int6
     const int64_t nq = std::min<int64_t>(t.BQ, g.lq - i0);
     const auto fq = mask.query_frames(i0, nq);
     const int M = static_cast<int>(G * nq);
-    const int64_t r0 = b * t.M;
-    const float* q = &t.q[r0 * D];
-    const float* dout = &t.dout[r0 * D];
+    const float* q = t.q.data();
+    const float* dout = t.dout.data();
+    bool block_packed = false;
     for (int ti = 0; ti < ntiles; ++ti) {
       const int64_t jt = j0 + ti * kBK, nk = std::min<int64_t>(kBK, j0 + nkeys - jt), nkp = round_up(nk, kVec);
       const Visibility vis = mask.block(i0, nq, jt, nk, fq);
       if (vis == Visibility::kNone) continue;
+      if (!block_packed) {
+        pack_query_block<T>(p, g, hk, i0, nq, delta, t);
+        block_packed = true;
+      }
       if (!packed[ti]) {
         pack_key_tile<T>(p, g, hk, jt, nk, ti, t);
         packed[ti] = true;
       }
-      probs_and_dscores(mask, vis, i0, nq, jt, nk, nkp, M, q, dout, &t.lse2[r0], &t.delta[r0], ti, t);
+      probs_and_dscores(mask, vis, i0, nq, jt, nk, nkp, M, ti, t);
       float* dvt = &t.dvt[size_t(ti) * D * kBK];
       float* dkt = &t.dkt[size_t(ti) * D * kBK];
-      gemm<true, true>(D, static_cast<int>(nkp), M, dout, D, t.s.data(), nkp, dvt, nkp);
-      gemm<true, true>(D, static_cast<int>(nkp), M, q, D, t.dp.data(), nkp, dkt, nkp);
+      accumulate_product(D, static_cast<int>(nkp), M, dout, D, t.s.data(), nkp, dvt, nkp, t);
+      accumulate_product(D, static_cast<int>(nkp), M, q, D, t.dp.data(), nkp, dkt, nkp, t);
       if constexpr (kDq) add_dq(M, nk, nkp, &t.kr[size_t(ti) * kBK * Dp], &t.dq[b * D * t.Mv], t);
     }
   }
@@ -440,7 +478,7 @@ void key_chunk(const VarlenAttentionBwdParams& p, const Segment& g, int hk, int6
     for (int64_t j = 0; j < nk; ++j) {
       const int64_t row = g.k0 + jt + j;
       for (int d = 0; d < D; ++d) tmp[d] = dkt[d * nkp + j];
-      store_row(tmp, D, p.softmax_scale, static_cast<T*>(p.grad_k) + (row * Hk + hk) * D);
+      store_row(tmp, D, 1.f, static_cast<T*>(p.grad_k) + (row * Hk + hk) * D);
       for (int d = 0; d < D; ++d) tmp[d] = dvt[d * nkp + j];
       store_row(tmp, D, 1.f, static_cast<T*>(p.grad_v) + (row * Hk + hk) * D);
     }
@@ -469,9 +507,9 @@ template <typename T>
 void fused_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float* delta, BwdTiles& t) {
   const Segment g = segment(p, it.s);
   const int64_t blocks = (g.lq + t.BQ - 1) / t.BQ;
-  pack_query_blocks<T>(p, g, it.hk, 0, blocks, delta, t);
+  t.dq.assign(size_t(blocks) * t.D * t.Mv, 0.f);
   for (int64_t j0 = 0; j0 < g.lk; j0 += kKeyChunk * kBK)
-    key_chunk<T, true>(p, g, it.hk, j0, std::min<int64_t>(kKeyChunk * kBK, g.lk - j0), t);
+    key_chunk<T, true>(p, g, it.hk, j0, std::min<int64_t>(kKeyChunk * kBK, g.lk - j0), delta, t);
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t i0 = b * t.BQ;
     store_dq<T>(p, g, it.hk, i0, std::min<int64_t>(t.BQ, g.lq - i0), &t.dq[b * t.D * t.Mv], t);
@@ -485,7 +523,8 @@ void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float*
   const SegmentMask mask{p.mask, g};
   const int64_t i0 = it.r0, nq = it.n;
   const int M = static_cast<int>(G * nq);
-  pack_query_blocks<T>(p, g, it.hk, i0 / t.BQ, i0 / t.BQ + 1, delta, t);
+  pack_query_block<T>(p, g, it.hk, i0, nq, delta, t);
+  t.dq.assign(size_t(t.D) * t.Mv, 0.f);
   const auto fq = mask.query_frames(i0, nq);
 
   for (int64_t j0 = 0; j0 < g.lk; j0 += kBK) {
@@ -493,8 +532,7 @@ void dq_item(const VarlenAttentionBwdParams& p, const WorkItem& it, const float*
     const Visibility vis = mask.block(i0, nq, j0, nk, fq);
     if (vis == Visibility::kNone) continue;
     pack_key_tile<T>(p, g, it.hk, j0, nk, 0, t);
-    probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, t.q.data(), t.dout.data(), t.lse2.data(),
-                      t.delta.data(), 0, t);
+    probs_and_dscores(mask, vis, i0, nq, j0, nk, nkp, M, 0, t);
     add_dq(M, nk, nkp, t.kr.data(), t.dq.data(), t);
   }
   store_dq<T>(p, g, it.hk, i0, nq, t.dq.data(), t);
@@ -511,9 +549,13 @@ void bwd_typed(const VarlenAttentionBwdParams& p) {
       for (int h = 0; h < H; ++h) {
         load_row(go.at(row, h), D, 1.f, a.data());
         load_row(static_cast<const T*>(p.out) + (row * H + h) * D, D, 1.f, b.data());
-        float acc = 0.f;
-        for (int d = 0; d < D; ++d) acc += a[d] * b[d];
-        delta[h * p.total_q + row] = acc;
+        // The FMA chain of the dP = dO V^T product (gemm_block: acc = fmadd(a, b, acc) over head_dim
+        // from zero), so for a one-hot row (out == its top key's V exactly) delta is that key's dP bit
+        // for bit and dS = P (dP - delta) is exactly zero, as in PyTorch's softmax backward; any other
+        // rounding leaves 1e-7 |dO||V| there, which dK multiplies by |q| (1e4 with sharp softmax).
+        fVec acc(0.f);
+        for (int d = 0; d < D; ++d) acc = at::vec::fmadd(fVec(a[d]), fVec(b[d]), acc);
+        acc.store(&delta[h * p.total_q + row], 1);
       }
   });
 
@@ -548,18 +590,9 @@ void bwd_typed(const VarlenAttentionBwdParams& p) {
       const int64_t n = std::min<int64_t>(kBK, f.n - j0);
       key_items.push_back({f.s, f.hk, j0, n, f.cost / f.n * n});
     }
-  // Key items of one (segment, KV head) run back to back on a thread where possible, so the packed
-  // query rows of the segment are reused instead of repacked.
-  run_work(key_items, [&] { return std::pair<BwdTiles, std::pair<int, int>>(make_tiles(), {-1, -1}); },
-           [&](const WorkItem& it, std::pair<BwdTiles, std::pair<int, int>>& st) {
-             BwdTiles& t = st.first;
-             const Segment g = segment(p, it.s);
-             if (st.second != std::make_pair(it.s, it.hk)) {
-               pack_query_blocks<T>(p, g, it.hk, 0, (g.lq + t.BQ - 1) / t.BQ, delta, t);
-               st.second = {it.s, it.hk};
-             }
-             key_chunk<T, false>(p, g, it.hk, it.r0, it.n, t);
-           });
+  run_work(key_items, make_tiles, [&](const WorkItem& it, BwdTiles& t) {
+    key_chunk<T, false>(p, segment(p, it.s), it.hk, it.r0, it.n, delta, t);
+  });
   std::vector<WorkItem> q_items = query_items(p, BQ);
   run_work(q_items, make_tiles, [&](const WorkItem& it, BwdTiles& t) { dq_item<T>(p, it, delta, t); });
 }

@@ -19,7 +19,7 @@ const char* cpu_unsupported(ElemType, int head_dim) {
 }
 
 const Backend kCpuBackend{"cpu", /*validates_cu_seqlens=*/true, &cpu_unsupported,
-                          &cpu::varlen_attention_fwd, &cpu::varlen_attention_bwd_workspace_floats,
+                          /*writes_lse_residual=*/true, &cpu::varlen_attention_fwd, &cpu::varlen_attention_bwd_workspace_floats,
                           &cpu::varlen_attention_bwd};
 
 const Backend& backend() { return lf::emu::mode().enabled ? simt_backend() : kCpuBackend; }
@@ -38,10 +38,11 @@ TORCH_LIBRARY_IMPL(lavin_fast, CPU, m) {
          });
   m.impl("varlen_attention_backward",
          [](const at::Tensor& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-            const at::Tensor& out, const at::Tensor& lse, const at::Tensor& cu_q, const at::Tensor& cu_k,
-            int64_t max_q, int64_t max_k, double scale, bool causal, const OptT& frame_q,
-            const OptT& frame_k, const OptT& tiles, int64_t tile_q, int64_t tile_k, bool det) {
-           return varlen_attention_backward(backend(), g, q, k, v, out, lse, cu_q, cu_k, max_q, max_k,
+            const at::Tensor& out, const at::Tensor& lse, const OptT& lse_res, const at::Tensor& cu_q,
+            const at::Tensor& cu_k, int64_t max_q, int64_t max_k, double scale, bool causal,
+            const OptT& frame_q, const OptT& frame_k, const OptT& tiles, int64_t tile_q, int64_t tile_k,
+            bool det) {
+           return varlen_attention_backward(backend(), g, q, k, v, out, lse, lse_res, cu_q, cu_k, max_q, max_k,
                                             scale, causal, frame_q, frame_k, tiles, tile_q, tile_k, det);
          });
 }

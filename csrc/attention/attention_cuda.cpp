@@ -49,7 +49,8 @@ void bwd(const VarlenAttentionBwdParams& params) {
 }
 
 // cu_seqlens values stay on the device (reading them would synchronise): shape and dtype only.
-const Backend kCuda{"cuda", /*validates_cu_seqlens=*/false, &cuda::attention_unsupported, &fwd,
+const Backend kCuda{"cuda", /*validates_cu_seqlens=*/false, &cuda::attention_unsupported,
+                    /*writes_lse_residual=*/false, &fwd,
                     &cuda::attention_bwd_workspace_floats, &bwd};
 
 c10::OptionalDeviceGuard guard_device_of(const at::Tensor& t) {
@@ -71,11 +72,12 @@ TORCH_LIBRARY_IMPL(lavin_fast, CUDA, m) {
          });
   m.impl("varlen_attention_backward",
          [](const at::Tensor& g, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-            const at::Tensor& out, const at::Tensor& lse, const at::Tensor& cu_q, const at::Tensor& cu_k,
-            int64_t max_q, int64_t max_k, double scale, bool causal, const OptT& frame_q,
-            const OptT& frame_k, const OptT& tiles, int64_t tile_q, int64_t tile_k, bool det) {
+            const at::Tensor& out, const at::Tensor& lse, const OptT& lse_res, const at::Tensor& cu_q,
+            const at::Tensor& cu_k, int64_t max_q, int64_t max_k, double scale, bool causal,
+            const OptT& frame_q, const OptT& frame_k, const OptT& tiles, int64_t tile_q, int64_t tile_k,
+            bool det) {
            const auto guard = guard_device_of(q);
-           return varlen_attention_backward(kCuda, g, q, k, v, out, lse, cu_q, cu_k, max_q, max_k, scale,
+           return varlen_attention_backward(kCuda, g, q, k, v, out, lse, lse_res, cu_q, cu_k, max_q, max_k, scale,
                                             causal, frame_q, frame_k, tiles, tile_q, tile_k, det);
          });
 }

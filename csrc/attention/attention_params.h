@@ -10,6 +10,9 @@
 //   tile mask    tile_mask[s, i / tile_q, j / tile_k] != 0   (block-sparse, tile indices per segment)
 // Scores are softmax_scale * q.k in fp32. lse[h, row] = log(sum_j exp(score)) (natural log); a row
 // that sees no key gets out = 0 and lse = -inf, and contributes nothing to any gradient.
+// lse_residual = log-sum-exp - lse, the part that lse's fp32 rounding drops: one ulp of a score near
+// 1e4 is 1e-3, which would put every recomputed P of a sharp softmax off by 1e-3.
+// The backward computes P = exp((score - lse) - lse_residual).
 // Strides are in elements; the last dimension (D) is contiguous.
 #pragma once
 
@@ -48,13 +51,16 @@ struct VarlenAttentionFwdParams {
 
   void* out = nullptr;  // (total_q, H, D) contiguous
   float* lse = nullptr;  // (H, total_q) contiguous fp32
+  // (H, total_q) contiguous fp32; null: the backend does not compute it (the host writes zeros) or,
+  // in the backward, none was given (taken as zero).
+  float* lse_residual = nullptr;
 };
 
 // dS = P * (dP - delta), delta[h, row] = sum_d dout * out (computed by the kernels or the host).
 struct VarlenAttentionBwdParams : VarlenAttentionFwdParams {
   const void* grad_out = nullptr;  // (total_q, H, D)
   int64_t grad_out_row_stride = 0, grad_out_head_stride = 0;
-  // out and lse of the forward are the inherited `out` (read only here) and `lse` fields.
+  // out, lse and lse_residual of the forward are the inherited fields (read only here).
   void* grad_q = nullptr;  // (total_q, H, D) contiguous, dtype
   void* grad_k = nullptr;  // (total_k, H_kv, D) contiguous, dtype
   void* grad_v = nullptr;  // (total_k, H_kv, D) contiguous, dtype

@@ -29,7 +29,9 @@ void bwd(const VarlenAttentionBwdParams& params) {
 
 const Backend& simt_backend() {
   // CPU tensors: cu_seqlens values are validated on the host, as for the CPU backend.
-  static const Backend kSimt{"simt", /*validates_cu_seqlens=*/true, &simt::attention_unsupported, &fwd,
+  // The CUDA kernels keep lse only (bf16/fp16 scores round far above lse's fp32 ulp).
+  static const Backend kSimt{"simt", /*validates_cu_seqlens=*/true, &simt::attention_unsupported,
+                             /*writes_lse_residual=*/false, &fwd,
                              &simt::attention_bwd_workspace_floats, &bwd};
   return kSimt;
 }

@@ -27,34 +27,34 @@ def _varlen_attention_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
                            softmax_scale, causal, frame_ids_q, frame_ids_k, tile_mask, tile_q, tile_k):
     out = torch.empty_like(q, memory_format=torch.contiguous_format)
     lse = q.new_empty((q.shape[1], q.shape[0]), dtype=torch.float32)
-    return out, lse
+    return out, lse, torch.empty_like(lse)
 
 
 @torch.library.register_fake("lavin_fast::varlen_attention_backward")
-def _varlen_attention_backward_fake(grad_out, q, k, v, out, lse, cu_seqlens_q, cu_seqlens_k,
+def _varlen_attention_backward_fake(grad_out, q, k, v, out, lse, lse_residual, cu_seqlens_q, cu_seqlens_k,
                                     max_seqlen_q, max_seqlen_k, softmax_scale, causal, frame_ids_q,
                                     frame_ids_k, tile_mask, tile_q, tile_k, deterministic):
     return tuple(torch.empty_like(t, memory_format=torch.contiguous_format) for t in (q, k, v))
 
 
-# ---- autograd: differentiable in q, k, v; lse is an auxiliary output without gradient ----
+# ---- autograd: differentiable in q, k, v; lse and lse_residual are auxiliary outputs ----
 
 def _setup(ctx, inputs, output):
     (q, k, v, cu_q, cu_k, max_q, max_k, scale, causal, frame_q, frame_k, tiles, tile_q, tile_k) = inputs
     ctx.args = (max_q, max_k, scale, causal, tile_q, tile_k)
-    ctx.save_for_backward(q, k, v, output[0], output[1], cu_q, cu_k, frame_q, frame_k, tiles)
-    ctx.mark_non_differentiable(output[1])
+    ctx.save_for_backward(q, k, v, *output, cu_q, cu_k, frame_q, frame_k, tiles)
+    ctx.mark_non_differentiable(output[1], output[2])
 
 
 def _backward_with(ctx, grad_out, deterministic):
-    q, k, v, out, lse, cu_q, cu_k, frame_q, frame_k, tiles = ctx.saved_tensors
+    q, k, v, out, lse, lse_residual, cu_q, cu_k, frame_q, frame_k, tiles = ctx.saved_tensors
     max_q, max_k, scale, causal, tile_q, tile_k = ctx.args
-    return _ops.varlen_attention_backward(grad_out, q, k, v, out, lse, cu_q, cu_k, max_q, max_k, scale,
-                                          causal, frame_q, frame_k, tiles, tile_q, tile_k,
+    return _ops.varlen_attention_backward(grad_out, q, k, v, out, lse, lse_residual, cu_q, cu_k, max_q,
+                                          max_k, scale, causal, frame_q, frame_k, tiles, tile_q, tile_k,
                                           deterministic)
 
 
-def _backward(ctx, grad_out, _grad_lse):
+def _backward(ctx, grad_out, _grad_lse, _grad_lse_residual):
     gq, gk, gv = _backward_with(ctx, grad_out, torch.are_deterministic_algorithms_enabled())
     return gq, gk, gv, None, None, None, None, None, None, None, None, None, None, None
 
@@ -75,7 +75,7 @@ class _DeterministicVarlenAttention(torch.autograd.Function):
         _setup(ctx, inputs, output)
 
     @staticmethod
-    def backward(ctx, grad_out, _grad_lse):
+    def backward(ctx, grad_out, _grad_lse, _grad_lse_residual):
         gq, gk, gv = _backward_with(ctx, grad_out, True)
         return gq, gk, gv, *([None] * 11)
 
@@ -191,5 +191,7 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seql
     args = (q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, scale, bool(causal),
             frame_ids_q, frame_ids_k, tiles, tile_q, tile_k)
     if deterministic and torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v)):
-        return _DeterministicVarlenAttention.apply(*_distinct(args))
-    return _ops.varlen_attention(*args)
+        out, lse, _ = _DeterministicVarlenAttention.apply(*_distinct(args))
+    else:
+        out, lse, _ = _ops.varlen_attention(*args)
+    return out, lse
