@@ -138,14 +138,16 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const Backend& be, const at::Te
                                                  std::string_view temporal_pad,
                                                  const std::optional<at::Tensor>& cache, bool return_cache) {
   const Geometry g = check_and_plan(x, weight, bias, stride, padding, temporal_pad, cache);
+  // The kernels read the bias densely, and so does oneDNN whatever its strides (a sliced bias gave
+  // wrong sums, an expanded one read past its storage): a copy of O elements at most.
+  const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
   at::Tensor y;
   if (be.fwd && be.takes(x.scalar_type())) {
     const at::Tensor w = kernel_weight(weight);
-    const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
     y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x.suggest_memory_format()));
     if (y.numel() > 0) be.fwd(kernel_params(g, x, w, b, cache, y), x.scalar_type());
   } else {
-    y = aten_forward(g, x, weight, bias, cache);
+    y = aten_forward(g, x, weight, b, cache);
   }
   at::Tensor new_cache = return_cache ? make_new_cache(g, x, cache) : at::empty({0}, x.options());
   return {y, new_cache};

@@ -8,6 +8,7 @@
 //
 // This is dispatch, not a hand-written kernel: on CUDA, cuBLAS is the right GEMM.
 #include <ATen/ATen.h>
+#include <c10/util/accumulate.h>
 #include <torch/library.h>
 
 #include <optional>
@@ -36,13 +37,18 @@ bool use_onednn(const at::Tensor& a) {
          onednn_linear().has_value();
 }
 
-// a (M, K) @ b (N, K)^T (+ bias) -> (M, N); a and b may be strided views.
+// a (M, K) @ b (N, K)^T (+ bias) -> (M, N); a, b and bias may be any strided views.
 at::Tensor inner_product(const at::Tensor& a, const at::Tensor& b, const std::optional<at::Tensor>& bias) {
   if (a.size(0) == 0 || b.size(0) == 0 || a.size(1) == 0) {  // oneDNN wants non-empty operands
     at::Tensor y = at::zeros({a.size(0), b.size(0)}, a.options());
     return bias ? y.add_(*bias) : y;
   }
-  if (use_onednn(a)) return onednn_linear()->call(a, b, bias, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+  if (use_onednn(a)) {
+    // oneDNN reads a and b by their strides but the bias as dense (N,) whatever its strides (a sliced
+    // bias gave wrong sums, an expanded one read past its storage): a copy of N elements at most.
+    const std::optional<at::Tensor> dense_bias = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
+    return onednn_linear()->call(a, b, dense_bias, "none", c10::List<std::optional<at::Scalar>>(), std::nullopt);
+  }
   return bias ? at::addmm(*bias, a, b.t()) : at::mm(a, b.t());
 }
 
@@ -63,6 +69,12 @@ void check_args(const at::Tensor& x, const at::Tensor& weight, const std::option
   }
 }
 
+// x as (rows, in_features). Spelled out, not reshape({-1, in}): -1 is ambiguous when in_features is 0.
+at::Tensor rows_of(const at::Tensor& x) {
+  const int64_t k = x.size(-1);
+  return x.reshape({c10::multiply_integers(x.sizes().begin(), x.sizes().end() - 1), k});
+}
+
 std::vector<int64_t> out_shape(const at::Tensor& x, int64_t n) {
   std::vector<int64_t> shape(x.sizes().begin(), x.sizes().end());
   shape.back() = n;
@@ -71,8 +83,7 @@ std::vector<int64_t> out_shape(const at::Tensor& x, int64_t n) {
 
 at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
   check_args(x, weight, bias);
-  const at::Tensor x2 = x.reshape({-1, x.size(-1)});
-  return inner_product(x2, weight, bias).view(out_shape(x, weight.size(0)));
+  return inner_product(rows_of(x), weight, bias).view(out_shape(x, weight.size(0)));
 }
 
 // -> grad_x (x's shape), grad_weight, grad_bias (each empty (0,) when its mask bit is off).
@@ -84,8 +95,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward(const at::Tensor&
   check_shape("lavin_fast.linear_backward", "grad_y", grad_y, y_shape, "(..., out_features)");
   TORCH_CHECK(grad_y.scalar_type() == x.scalar_type(), "lavin_fast.linear_backward: grad_y must have x's dtype ",
               dtype_name(x.scalar_type()), ", got ", dtype_name(grad_y.scalar_type()));
-  const at::Tensor g2 = grad_y.reshape({-1, weight.size(0)});
-  const at::Tensor x2 = x.reshape({-1, x.size(-1)});
+  const at::Tensor g2 = rows_of(grad_y);
+  const at::Tensor x2 = rows_of(x);
   const auto none = [&] { return at::empty({0}, x.options()); };  // distinct tensors: outputs must not alias
   // grad_x = g W: an inner product with W^T (in, out); grad_W = g^T x: with x^T (in, rows).
   at::Tensor gx = mask[0] ? inner_product(g2, weight.t(), std::nullopt).view(x.sizes()) : none();

@@ -11,6 +11,7 @@ import math
 
 import torch
 
+from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 from lavin_fast.attention.tile_mask import TileMask
 
@@ -22,7 +23,7 @@ _FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 
 # ---- fake (meta) kernels: shapes only; the native kernels check values ----
 
-@torch.library.register_fake("lavin_fast::varlen_attention")
+@register_fake("lavin_fast::varlen_attention")
 def _varlen_attention_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                            softmax_scale, causal, frame_ids_q, frame_ids_k, tile_mask, tile_q, tile_k):
     out = torch.empty_like(q, memory_format=torch.contiguous_format)
@@ -30,7 +31,7 @@ def _varlen_attention_fake(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     return out, lse, torch.empty_like(lse)
 
 
-@torch.library.register_fake("lavin_fast::varlen_attention_backward")
+@register_fake("lavin_fast::varlen_attention_backward")
 def _varlen_attention_backward_fake(grad_out, q, k, v, out, lse, lse_residual, cu_seqlens_q, cu_seqlens_k,
                                     max_seqlen_q, max_seqlen_k, softmax_scale, causal, frame_ids_q,
                                     frame_ids_k, tile_mask, tile_q, tile_k, deterministic):

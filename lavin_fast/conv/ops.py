@@ -8,6 +8,7 @@ H_out = (H + 2 p_h - k_h) // s_h + 1 (W alike). fp32, bf16, fp16 (and float64 on
 import torch
 from torch._prims_common import suggest_memory_format
 
+from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 
 load()
@@ -28,7 +29,7 @@ def _out_shape(x, weight, stride, padding):
 
 # ---- fake (meta) kernels: shapes only; the native code checks everything ----
 
-@torch.library.register_fake("lavin_fast::causal_conv3d")
+@register_fake("lavin_fast::causal_conv3d")
 def _causal_conv3d_fake(x, weight, bias, stride, padding, temporal_pad, cache, return_cache):
     fmt = suggest_memory_format(x)
     y = x.new_empty(_out_shape(x, weight, stride, padding)).contiguous(memory_format=fmt)
@@ -40,7 +41,7 @@ def _causal_conv3d_fake(x, weight, bias, stride, padding, temporal_pad, cache, r
     return y, new_cache
 
 
-@torch.library.register_fake("lavin_fast::causal_conv3d_backward")
+@register_fake("lavin_fast::causal_conv3d_backward")
 def _causal_conv3d_backward_fake(grad_y, grad_new_cache, x, weight, has_bias, stride, padding,
                                  temporal_pad, cache):
     gx = torch.empty_like(x, memory_format=suggest_memory_format(x))

@@ -7,18 +7,19 @@ bench/bench_linear.py. Everything else (bf16/fp16, CUDA, autocast) computes exac
 
 import torch
 
+from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 
 load()
 _ops = torch.ops.lavin_fast
 
 
-@torch.library.register_fake("lavin_fast::linear")
+@register_fake("lavin_fast::linear")
 def _linear_fake(x, weight, bias):
     return x.new_empty((*x.shape[:-1], weight.shape[0]))
 
 
-@torch.library.register_fake("lavin_fast::linear_backward")
+@register_fake("lavin_fast::linear_backward")
 def _linear_backward_fake(grad_y, x, weight, output_mask):
     shapes = (x.shape, weight.shape, (weight.shape[0],))
     return tuple(x.new_empty(s if on else (0,)) for s, on in zip(shapes, output_mask))
@@ -47,6 +48,7 @@ def linear(x, weight, bias=None):
     one dtype and device. Under autocast it is F.linear (which autocast already routes well), so
     mixed-precision training behaves exactly as with nn.Linear.
     """
-    if torch.is_autocast_enabled(x.device.type):
+    # Meta has no autocast (is_autocast_enabled("meta") raises): meta tensors go to the op, which checks devices.
+    if torch.amp.is_autocast_available(x.device.type) and torch.is_autocast_enabled(x.device.type):
         return torch.nn.functional.linear(x, weight, bias)
     return _ops.linear(x, weight, bias)

@@ -9,6 +9,7 @@ Per-sample tensors and norm weights may be fp32 or any of the activation dtypes.
 
 import torch
 
+from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 
 load()
@@ -25,35 +26,35 @@ def _empty_grad(x):
 
 # ---- fake (meta) kernels: shapes only; the native kernels check values ----
 
-@torch.library.register_fake("lavin_fast::rms_norm")
+@register_fake("lavin_fast::rms_norm")
 def _rms_norm_fake(x, weight, eps):
     return torch.empty_like(x, memory_format=torch.contiguous_format), _rstd_like(x)
 
 
-@torch.library.register_fake("lavin_fast::rms_norm_backward")
+@register_fake("lavin_fast::rms_norm_backward")
 def _rms_norm_backward_fake(grad_y, x, weight, rstd, weight_requires_grad):
     gw = weight.new_empty(weight.shape) if weight_requires_grad else _empty_grad(x)
     return torch.empty_like(x, memory_format=torch.contiguous_format), gw
 
 
-@torch.library.register_fake("lavin_fast::rms_norm_modulate")
+@register_fake("lavin_fast::rms_norm_modulate")
 def _rms_norm_modulate_fake(x, scale, shift, cu_seqlens, eps):
     return torch.empty_like(x, memory_format=torch.contiguous_format), _rstd_like(x)
 
 
-@torch.library.register_fake("lavin_fast::rms_norm_modulate_backward")
+@register_fake("lavin_fast::rms_norm_modulate_backward")
 def _rms_norm_modulate_backward_fake(grad_y, x, scale, cu_seqlens, rstd, scale_rg, shift_rg):
     gs = scale.new_empty(scale.shape) if scale_rg else _empty_grad(x)
     gb = scale.new_empty(scale.shape) if shift_rg else _empty_grad(x)
     return torch.empty_like(x, memory_format=torch.contiguous_format), gs, gb
 
 
-@torch.library.register_fake("lavin_fast::gated_rms_residual")
+@register_fake("lavin_fast::gated_rms_residual")
 def _gated_rms_residual_fake(residual, y, gate, cu_seqlens, eps, gate_act):
     return torch.empty_like(y, memory_format=torch.contiguous_format), _rstd_like(y)
 
 
-@torch.library.register_fake("lavin_fast::gated_rms_residual_backward")
+@register_fake("lavin_fast::gated_rms_residual_backward")
 def _gated_rms_residual_backward_fake(grad_out, y, gate, cu_seqlens, rstd, gate_act, gate_rg):
     gg = gate.new_empty(gate.shape) if gate_rg else _empty_grad(y)
     return torch.empty_like(y, memory_format=torch.contiguous_format), gg

@@ -7,6 +7,7 @@ x's dtype). fp32, bf16 or fp16 activations with fp32 math inside.
 
 import torch
 
+from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 from lavin_fast.reference.rope import default_sections
 
@@ -19,13 +20,13 @@ _MAX_HEAD_DIM = 256
 
 # ---- fake (meta) kernels ----
 
-@torch.library.register_fake("lavin_fast::qk_norm_rope")
+@register_fake("lavin_fast::qk_norm_rope")
 def _qk_norm_rope_fake(x, weight, positions, num_heads, eps, sections, bases, interleaved, normalize):
     return (torch.empty_like(x, memory_format=torch.contiguous_format),
             x.new_empty(x.shape[:-1], dtype=torch.float32))
 
 
-@torch.library.register_fake("lavin_fast::qk_norm_rope_backward")
+@register_fake("lavin_fast::qk_norm_rope_backward")
 def _qk_norm_rope_backward_fake(grad_y, x, weight, positions, rstd, num_heads, sections, bases, interleaved,
                                 normalize, weight_requires_grad):
     gw = weight.new_empty(weight.shape) if weight_requires_grad else x.new_empty((0,))
