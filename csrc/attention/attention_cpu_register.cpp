@@ -13,7 +13,7 @@ namespace {
 // Head dims beyond 256 would need more than the per-thread tile buffers are sized for.
 constexpr int kCpuMaxHeadDim = 256;
 
-const char* cpu_unsupported(ElemType, int head_dim) {
+const char* cpu_unsupported(ElemType, int head_dim, int64_t) {
   return head_dim >= 1 && head_dim <= kCpuMaxHeadDim ? nullptr
                                                      : "head_dim must be in 1..256 on the CPU";
 }
