@@ -134,3 +134,14 @@ def run_isa_variant(isa, script):
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == [isa, "ok"], r.stdout
+
+
+def counting_backend(graphs):
+    """A torch.compile backend: aot_eager (forward and backward traced with symbolic sizes), appending
+    each graph it is given to `graphs` (one per compile, recompiles included)."""
+    aot_eager = torch._dynamo.lookup_backend("aot_eager")
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return aot_eager(gm, example_inputs)
+    return backend

@@ -127,3 +127,17 @@ def test_device_mismatch():
 def test_flash_attn_compat_unsupported_arguments(kw, pattern):
     with pytest.raises(NotImplementedError, match=pattern):
         flash_attn_varlen_func(Q, K, V, CQ, CK, 6, 7, **kw)
+
+
+def test_max_seqlen_takes_any_integral():
+    """numpy integers (what a numpy-built batch gives) are ints to FlashAttention and here; bools and
+    floats are not."""
+    import numpy as np
+
+    expected = varlen_attention(Q, K, V, CQ, CK, 6, 7)[0]
+    for mq, mk in ((np.int64(6), np.int32(7)), (np.uint16(6), np.int64(7))):
+        torch.testing.assert_close(flash_attn_varlen_func(Q, K, V, CQ, CK, mq, mk), expected, rtol=0, atol=0)
+        torch.testing.assert_close(varlen_attention(Q, K, V, CQ, CK, mq, mk)[0], expected, rtol=0, atol=0)
+    for bad, name in ((True, "bool"), (6.0, "float"), (np.float32(6), "float32")):
+        with pytest.raises(TypeError, match=rf"argument 'max_seqlen_q' must be an int .*got {name}"):
+            flash_attn_varlen_func(Q, K, V, CQ, CK, bad, 7)

@@ -8,7 +8,8 @@ import lavin_fast
 import lavin_fast.reference as ref
 from lavin_fast.attention import TileMask, flash_attn_varlen_func, varlen_attention
 from tests.attention_cases import make_problem
-from tests.helpers import ATTENTION_BACKENDS, assert_close, cu_seqlens, f64, host_backend, randn
+from tests.helpers import (ATTENTION_BACKENDS, assert_close, counting_backend, cu_seqlens, f64, host_backend,
+                           randn)
 
 ops = torch.ops.lavin_fast
 
@@ -53,6 +54,43 @@ def test_compile_fullgraph_dynamic_with_backward():
         f(*eager, cu, fq, max(lens)).backward()
         for a, b in zip(leaves, eager):
             torch.testing.assert_close(a.grad, b.grad, rtol=1e-5, atol=1e-5)
+
+
+class _PackedAttention(torch.nn.Module):
+    """A packed training step's attention: qkv projection, varlen attention, output projection."""
+
+    def __init__(self, dim=32, heads=2):
+        super().__init__()
+        self.heads = heads
+        self.qkv = torch.nn.Linear(dim, 3 * dim)
+        self.proj = torch.nn.Linear(dim, dim)
+
+    def forward(self, x, cu, max_seqlen):
+        q, k, v = self.qkv(x).unflatten(-1, (3, self.heads, -1)).unbind(1)
+        out, _ = varlen_attention(q, k, v, cu, cu, max_seqlen, max_seqlen, causal=True)
+        return self.proj(out.flatten(1)).square().mean()
+
+
+def test_compile_packed_step_does_not_recompile_per_max_seqlen():
+    """A compiled packed training step over batches whose longest segment differs: max_seqlen is a
+    SymInt in the schemas, so neither it nor the token count specialises the graph."""
+    torch._dynamo.reset()
+    gen = torch.Generator().manual_seed(3)
+    model = _PackedAttention()
+    graphs = []
+    step = torch.compile(model, backend=counting_backend(graphs), fullgraph=True, dynamic=True)
+    for batch in range(20):
+        lens = torch.randint(2, 40 + 5 * batch, (2 + batch % 3,), generator=gen).tolist()
+        x = randn(sum(lens), 32)
+        loss = step(x, cu_seqlens(lens), max(lens))
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        model(x, cu_seqlens(lens), max(lens)).backward()
+        for a, p in zip(grads, model.parameters()):
+            torch.testing.assert_close(a, p.grad, rtol=1e-5, atol=1e-6)
+        model.zero_grad()
+    assert len(graphs) <= 2, f"{len(graphs)} compiles for 20 batches"
 
 
 def test_compile_deterministic():

@@ -171,3 +171,51 @@ def test_autograd_through_public_function():
         g = randn(*out.shape, dtype=out.dtype)
         out.backward(g)
     check_grads(args, kw, [t.grad for t in leaves], g)
+
+
+def test_max_seqlen_far_above_the_longest_segment():
+    """max_seqlen is only an upper bound (2**31 - 1 is valid): the grids are bounded by the rows that
+    exist, so the emulated launch stays small and the results equal those of the tight bound."""
+    args, kw = make(torch.bfloat16, 64, 4, 2, lq=[20, 5, 0], lk=[9, 30, 4], causal=True)
+    loose = (*args[:5], 2**31 - 1, 2**31 - 1)
+    g = randn(args[0].shape[0], 4, 64, dtype=torch.bfloat16)
+    with simt.enabled():
+        for deterministic in (False, True):
+            tight_out, tight_lse = _ops.varlen_attention(*args, 0.125, True, None, None, None, 0, 0)
+            out, lse = _ops.varlen_attention(*loose, 0.125, True, None, None, None, 0, 0)
+            assert_bitwise_equal((tight_out, tight_lse), (out, lse), "forward, max_seqlen 2**31 - 1")
+            tight = _ops.varlen_attention_backward(g, *args[:3], out, lse, *args[3:], 0.125, True, None,
+                                                   None, None, 0, 0, deterministic)
+            grads = _ops.varlen_attention_backward(g, *args[:3], out, lse, *loose[3:], 0.125, True, None,
+                                                   None, None, 0, 0, deterministic)
+            if deterministic:
+                assert_bitwise_equal(tight, grads, "backward, max_seqlen 2**31 - 1")
+            else:  # dQ by float atomics: the order may differ
+                for a, b in zip(tight, grads):
+                    torch.testing.assert_close(a, b, **TOL[torch.bfloat16])
+
+
+def test_more_segments_than_a_grid_dimension_holds():
+    """Segments index grid z (at most 65535 per launch): 65535 + 3 segments, the last three (in a
+    second launch) non-empty, match the same three segments alone."""
+    lq, lk = [17, 1, 40], [5, 33, 40]
+    args, kw = make(torch.bfloat16, 64, 2, 1, lq=lq, lk=lk, causal=True)
+    q, k, v, cq, ck, mq, mk = args
+    empty = torch.zeros(65535, dtype=torch.int32)
+    many = (q, k, v, torch.cat([empty, cq]), torch.cat([empty, ck]), mq, mk)
+    out, lse = run_on("simt", lambda: varlen_attention(*args, **kw))
+    many_out, many_lse = run_on("simt", lambda: varlen_attention(*many, **kw))
+    assert_bitwise_equal((out, lse), (many_out, many_lse), "65538 segments vs 3")
+    g = randn(*out.shape, dtype=out.dtype)
+    with simt.enabled():
+        grads = bwd(args, kw, out, lse, g, deterministic=True)
+        many_grads = bwd(many, kw, out, lse, g, deterministic=True)
+    assert_bitwise_equal(grads, many_grads, "backward, 65538 segments vs 3")
+
+
+def test_more_heads_than_a_grid_dimension_holds_is_a_clear_error():
+    q = randn(2, 65536, 64, dtype=torch.bfloat16)
+    k = randn(2, 1, 64, dtype=torch.bfloat16)
+    cu = cu_seqlens([2])
+    with simt.enabled(), pytest.raises(ValueError, match=r"at most 65535 .*heads"):
+        varlen_attention(q, k, k, cu, cu, 2, 2)

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from helpers import counting_backend
 from jdit_cases import RELEASED, RELEASED_KEYS, SMALL, golden, latents, pair
 from lavin_fast.models.jdit import Attention, Block, FinalLayer, JointLayout, LaVinDiT, RotaryEmbedding3D
 from lavin_fast.models.jdit import TimestepEmbedder
@@ -149,3 +150,22 @@ def test_joint_layout_orders_and_offsets():
     # Positions: the target frame follows the condition frames, h and w restart per frame.
     assert lay.pos_x[:6, 0].tolist() == [2] * 6 and lay.pos_x[6].tolist() == [0, 0, 0]
     assert lay.pos_cond[12].tolist() == [0, 0, 0] and lay.pos_x[8:].tolist() == [[1, 0, 0], [2, 0, 0]]
+
+
+def test_compiled_packed_attention_does_not_recompile_per_layout():
+    """The packed (padding-free) joint attention, compiled, over batches of different resolutions: the
+    longest joint segment (layout.max_joint, passed as max_seqlen) and the token counts change every
+    batch but stay symbolic, so the step compiles at most twice."""
+    torch._dynamo.reset()
+    attn = Attention(72, 2, kv_group=2)
+    graphs = []
+    step = torch.compile(attn, backend=counting_backend(graphs), fullgraph=True, dynamic=True)
+    for i in range(8):
+        layout = JointLayout.build([(1, 2, 2 + i % 3, 3 + i), (3, 1, 3, 2 + (i * 5) % 7)])  # N_c != N_x
+        c, x = torch.randn(layout.n_cond, 72), torch.randn(layout.n_x, 72)
+        out_c, out_x = step(c, x, layout)
+        (out_c.sum() + out_x.square().sum()).backward()
+        want_c, want_x = attn(c, x, layout)
+        torch.testing.assert_close(out_c, want_c, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out_x, want_x, rtol=1e-5, atol=1e-5)
+    assert len(graphs) <= 2, f"{len(graphs)} compiles for 8 layouts"

@@ -47,10 +47,10 @@ void check_qkv(const char* op, const Backend& be, const at::Tensor& q, const at:
                         k.size(0) <= std::numeric_limits<int32_t>::max(),
                     op, ": at most 2^31 - 1 tokens are supported (cu_seqlens are int32), got total_q = ",
                     q.size(0), ", total_k = ", k.size(0));
-  const char* why = be.unsupported(elem_type_of(q.scalar_type()), static_cast<int>(q.size(2)));
+  const char* why = be.unsupported(elem_type_of(q.scalar_type()), static_cast<int>(q.size(2)), q.size(1));
   TORCH_CHECK_VALUE(why == nullptr, op, ": unsupported (dtype, head_dim) = (", dtype_name(q.scalar_type()),
-                    ", q.shape[2] = ", q.size(2), ") on the ", be.name, " backend: ",
-                    why ? why : "");
+                    ", q.shape[2] = ", q.size(2), ") with H = q.shape[1] = ", q.size(1), " heads on the ",
+                    be.name, " backend: ", why ? why : "");
 }
 
 // cu_seqlens: int32 1-D (S + 1,) on q's device, max_seqlen in [0, 2^31 - 1].

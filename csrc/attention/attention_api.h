@@ -16,9 +16,9 @@ namespace lavin_fast::attention {
 struct Backend {
   const char* name;           // "cpu", "cuda", "simt"
   bool validates_cu_seqlens;  // CPU tensors: values checked on the host; CUDA: shape/dtype only
-  // nullptr if (dtype, head_dim) is supported, else a message naming what is supported,
-  // e.g. "head_dim must be one of 64, 72, 128 on CUDA (got 80)".
-  const char* (*unsupported)(ElemType dtype, int head_dim);
+  // nullptr if (dtype, head_dim, number of query heads) is supported, else a message naming what
+  // is supported, e.g. "head_dim must be one of 64, 72, 128 on CUDA (got 80)".
+  const char* (*unsupported)(ElemType dtype, int head_dim, int64_t num_heads);
   bool writes_lse_residual;   // fwd writes params.lse_residual (else the host zero-fills it)
   void (*fwd)(const VarlenAttentionFwdParams&);
   int64_t (*bwd_workspace_floats)(const VarlenAttentionBwdParams&);  // host allocates, zero-filled

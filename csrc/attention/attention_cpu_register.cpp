@@ -13,13 +13,14 @@ namespace {
 // Head dims beyond 256 would need more than the per-thread tile buffers are sized for.
 constexpr int kCpuMaxHeadDim = 256;
 
-const char* cpu_unsupported(ElemType, int head_dim) {
+const char* cpu_unsupported(ElemType, int head_dim, int64_t) {
   return head_dim >= 1 && head_dim <= kCpuMaxHeadDim ? nullptr
                                                      : "head_dim must be in 1..256 on the CPU";
 }
 
 const Backend kCpuBackend{"cpu", /*validates_cu_seqlens=*/true, &cpu_unsupported,
-                          /*writes_lse_residual=*/true, &cpu::varlen_attention_fwd, &cpu::varlen_attention_bwd_workspace_floats,
+                          /*writes_lse_residual=*/true, &cpu::varlen_attention_fwd,
+                          &cpu::varlen_attention_bwd_workspace_floats,
                           &cpu::varlen_attention_bwd};
 
 const Backend& backend() { return lf::emu::mode().enabled ? simt_backend() : kCpuBackend; }

@@ -5,8 +5,8 @@
 
 namespace lavin_fast::cuda {
 
-const char* attention_unsupported(ElemType dtype, int head_dim) {
-  return attention_simt::unsupported(dtype, head_dim);
+const char* attention_unsupported(ElemType dtype, int head_dim, int64_t num_heads) {
+  return attention_simt::unsupported(dtype, head_dim, num_heads);
 }
 
 int64_t attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p) {

@@ -19,9 +19,9 @@ cudaError_t attention_fwd(const VarlenAttentionFwdParams& p, cudaStream_t stream
 template <int D>
 cudaError_t attention_bwd(const VarlenAttentionBwdParams& p, cudaStream_t stream);
 
-// nullptr when the kernels take (dtype, head_dim), else what they take; and the zero-filled fp32
-// workspace the backward needs (host code: no kernels in these).
-const char* attention_unsupported(ElemType dtype, int head_dim);
+// nullptr when the kernels take (dtype, head_dim, query heads), else what they take; and the
+// zero-filled fp32 workspace the backward needs (host code: no kernels in these).
+const char* attention_unsupported(ElemType dtype, int head_dim, int64_t num_heads);
 int64_t attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p);
 
 }  // namespace lavin_fast::cuda

@@ -7,6 +7,7 @@
 // the kernels of one head dim.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -22,30 +23,57 @@ using ::lavin_fast::LaunchStatus;
 
 constexpr int64_t kMaxGridYZ = 65535;
 
-// nullptr when the kernels take (dtype, head_dim), else what they take.
-inline const char* unsupported(ElemType dtype, int head_dim) {
+// nullptr when the kernels take (dtype, head_dim, query heads), else what they take. Heads index grid
+// y (at most 65535); segments, which index grid z, have no limit (launched in chunks).
+inline const char* unsupported(ElemType dtype, int head_dim, int64_t num_heads) {
   if (dtype != ElemType::kBFloat16 && dtype != ElemType::kFloat16)
     return "the CUDA attention kernels take bfloat16 or float16 q, k, v";
   if (head_dim != 64 && head_dim != 72 && head_dim != 128)
     return "the CUDA attention kernels take head_dim 64, 72 or 128";
+  if (num_heads > kMaxGridYZ) return "the CUDA attention kernels take at most 65535 query heads (grid y)";
   return nullptr;
 }
 
 inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
-// cp.async copies 16 bytes: every row of q, k, v (and grad_out) starts 16-byte aligned. Heads and
-// segments index grid y / z.
+// cp.async copies 16 bytes: every row of q, k, v (and grad_out) starts 16-byte aligned.
 inline bool layout_supported(const VarlenAttentionFwdParams& p) {
   auto rows_ok = [](const void* ptr, int64_t row_stride, int64_t head_stride) {
     return aligned16(ptr) && row_stride % 8 == 0 && head_stride % 8 == 0;
   };
-  return unsupported(p.dtype, p.head_dim) == nullptr && p.num_kv_heads >= 1 &&
-         p.num_heads % p.num_kv_heads == 0 && p.num_heads <= kMaxGridYZ && p.num_segments <= kMaxGridYZ &&
-         rows_ok(p.q, p.q_row_stride, p.q_head_stride) && rows_ok(p.k, p.k_row_stride, p.k_head_stride) &&
-         rows_ok(p.v, p.v_row_stride, p.v_head_stride);
+  return unsupported(p.dtype, p.head_dim, p.num_heads) == nullptr && p.num_kv_heads >= 1 &&
+         p.num_heads % p.num_kv_heads == 0 && rows_ok(p.q, p.q_row_stride, p.q_head_stride) &&
+         rows_ok(p.k, p.k_row_stride, p.k_head_stride) && rows_ok(p.v, p.v_row_stride, p.v_head_stride);
 }
 
 inline unsigned tiles(int64_t n, int tile) { return static_cast<unsigned>((n + tile - 1) / tile); }
+
+// Grid x spans the longest segment's rows. max_seqlen is only a bound the caller promises (2^31 - 1 is
+// valid) and no segment holds more rows than the whole batch, so the grid takes the smaller: blocks
+// past a segment's end exit at once, but each still costs a launch slot (and the emulator a pass over
+// the block's threads), so a loose max_seqlen must not size the grid.
+inline int64_t longest_q(const VarlenAttentionFwdParams& p) {
+  return std::min<int64_t>(p.max_seqlen_q, p.total_q);
+}
+inline int64_t longest_k(const VarlenAttentionFwdParams& p) {
+  return std::min<int64_t>(p.max_seqlen_k, p.total_k);
+}
+
+// Segments index grid z, at most 65535 per launch: a larger batch launches launch_chunk(c) per chunk
+// of segments, c being p with cu_seqlens (and the tile mask) advanced to the chunk's first segment.
+// Rows stay absolute (cu_seqlens values), so outputs, lse and workspaces need no offset.
+template <typename P, typename F>
+bool for_segment_chunks(const P& p, F&& launch_chunk) {
+  for (int64_t first = 0; first < p.num_segments; first += kMaxGridYZ) {
+    P c = p;
+    c.num_segments = static_cast<int>(std::min<int64_t>(p.num_segments - first, kMaxGridYZ));
+    c.cu_seqlens_q += first;
+    c.cu_seqlens_k += first;
+    if (c.mask.tile_mask) c.mask.tile_mask += first * p.mask.n_tiles_q * p.mask.n_tiles_k;
+    if (!launch_chunk(c)) return false;
+  }
+  return true;
+}
 
 // Query heads of a GQA group packed into one forward block: the largest power of two dividing the
 // group, at most 16 (a block keeps >= 4 queries).
@@ -58,12 +86,14 @@ inline int fwd_pack(const VarlenAttentionFwdParams& p) {
 
 template <typename T, int D, typename Launch>
 LaunchStatus fwd_typed(const VarlenAttentionFwdParams& p, Launch& launch) {
-  if (p.max_seqlen_q <= 0 || p.num_segments <= 0 || p.total_q == 0) return LaunchStatus::kOk;
+  if (longest_q(p) <= 0 || p.num_segments <= 0) return LaunchStatus::kOk;
   const int pack = fwd_pack(p);
-  const dim3 grid(tiles(p.max_seqlen_q, kFwdBM / pack), static_cast<unsigned>(p.num_heads / pack),
-                  static_cast<unsigned>(p.num_segments));
-  return launch("attention_fwd_kernel", &attention_fwd_kernel<T, D>, grid, dim3(kThreads),
-                fwd_smem_bytes<D>(sizeof(T)), p, pack)
+  return for_segment_chunks(p, [&](const VarlenAttentionFwdParams& c) {
+           const dim3 grid(tiles(longest_q(c), kFwdBM / pack), static_cast<unsigned>(c.num_heads / pack),
+                           static_cast<unsigned>(c.num_segments));
+           return launch("attention_fwd_kernel", &attention_fwd_kernel<T, D>, grid, dim3(kThreads),
+                         fwd_smem_bytes<D>(sizeof(T)), c, pack);
+         })
              ? LaunchStatus::kOk
              : LaunchStatus::kFailed;
 }
@@ -80,19 +110,21 @@ LaunchStatus bwd_typed(const VarlenAttentionBwdParams& p, Launch& launch) {
   if (items > 0 && !launch("attention_bwd_preprocess_kernel", &attention_bwd_preprocess_kernel<T>,
                            dim3(tiles(items, kWarps)), dim3(kThreads), size_t{0}, p))
     return LaunchStatus::kFailed;
-  if (p.max_seqlen_k > 0) {
-    const dim3 grid(tiles(p.max_seqlen_k, kBwdBN), static_cast<unsigned>(p.num_kv_heads),
-                    static_cast<unsigned>(p.num_segments));
-    if (!launch("attention_bwd_kernel", &attention_bwd_kernel<T, D>, grid, dim3(kThreads),
-                bwd_smem_bytes<D>(sizeof(T)), p, !p.deterministic))
-      return LaunchStatus::kFailed;
-  }
-  if (items == 0 || p.max_seqlen_q <= 0) return LaunchStatus::kOk;
+  if (longest_k(p) > 0 && !for_segment_chunks(p, [&](const VarlenAttentionBwdParams& c) {
+        const dim3 grid(tiles(longest_k(c), kBwdBN), static_cast<unsigned>(c.num_kv_heads),
+                        static_cast<unsigned>(c.num_segments));
+        return launch("attention_bwd_kernel", &attention_bwd_kernel<T, D>, grid, dim3(kThreads),
+                      bwd_smem_bytes<D>(sizeof(T)), c, !c.deterministic);
+      }))
+    return LaunchStatus::kFailed;
+  if (items == 0 || longest_q(p) <= 0) return LaunchStatus::kOk;
   if (p.deterministic) {
-    const dim3 grid(tiles(p.max_seqlen_q, kDqBM), static_cast<unsigned>(p.num_heads),
-                    static_cast<unsigned>(p.num_segments));
-    return launch("attention_bwd_dq_kernel", &attention_bwd_dq_kernel<T, D>, grid, dim3(kThreads),
-                  dq_smem_bytes<D>(sizeof(T)), p)
+    return for_segment_chunks(p, [&](const VarlenAttentionBwdParams& c) {
+             const dim3 grid(tiles(longest_q(c), kDqBM), static_cast<unsigned>(c.num_heads),
+                             static_cast<unsigned>(c.num_segments));
+             return launch("attention_bwd_dq_kernel", &attention_bwd_dq_kernel<T, D>, grid, dim3(kThreads),
+                           dq_smem_bytes<D>(sizeof(T)), c);
+           })
                ? LaunchStatus::kOk
                : LaunchStatus::kFailed;
   }

@@ -9,8 +9,8 @@
 
 namespace lavin_fast::simt {
 
-// nullptr when the kernels take (dtype, head_dim), else what they take.
-const char* attention_unsupported(ElemType dtype, int head_dim);
+// nullptr when the kernels take (dtype, head_dim, query heads), else what they take.
+const char* attention_unsupported(ElemType dtype, int head_dim, int64_t num_heads);
 // Floats of zero-filled workspace the backward needs (p.workspace / p.workspace_floats).
 int64_t attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p);
 // Both return false for what the kernels do not take (see attention_launch.h: dtype, head dim,

@@ -1,23 +1,15 @@
 #include "simt/mode.h"
 
-#include <mutex>
-
 namespace lf::emu {
 namespace {
 
-std::mutex g_mutex;
-Mode g_mode;
+// One per OS thread (see mode.h); a thread starts with the switch off.
+thread_local Mode t_mode;
 
 }  // namespace
 
-Mode mode() {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  return g_mode;
-}
+Mode mode() { return t_mode; }
 
-void set_mode(const Mode& m) {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  g_mode = m;
-}
+void set_mode(const Mode& m) { t_mode = m; }
 
 }  // namespace lf::emu

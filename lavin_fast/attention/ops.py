@@ -8,6 +8,7 @@ block-sparse TileMask. See docs/attention.md.
 """
 
 import math
+import operator
 
 import torch
 
@@ -105,6 +106,21 @@ def _check_tensor(name, t, dtypes, dims, layout, device):
         _fail(ValueError, f"argument '{name}' must be on {device} (the device of 'q'), got {t.device}")
 
 
+def _seqlen(name, m):
+    """max_seqlen as the op takes it: any integral (numpy integers too, as FlashAttention), not bool.
+    Under torch.compile an int input is symbolic: it must reach the op untouched (operator.index or a
+    comparison in Python would specialise the graph on its value), so its sign goes to torch._check."""
+    if isinstance(m, bool) or not hasattr(type(m), "__index__"):
+        _fail(TypeError, f"argument '{name}' must be an int (any integral type), got {type(m).__name__}")
+    if not isinstance(m, (int, torch.SymInt)):
+        m = operator.index(m)
+    if torch.compiler.is_compiling() or isinstance(m, torch.SymInt):
+        torch._check(m >= 0, lambda: f"lavin_fast.varlen_attention: argument '{name}' must be >= 0")
+    elif m < 0:
+        _fail(ValueError, f"argument '{name}' must be >= 0, got {m}")
+    return m
+
+
 def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, frame_ids_q,
                 frame_ids_k, tile_mask):
     _check_tensor("q", q, _FLOATS, 3, "(total_q, H, D)", None)
@@ -124,11 +140,6 @@ def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
     if cu_seqlens_q.shape != cu_seqlens_k.shape:
         _fail(ValueError, f"argument 'cu_seqlens_k' must have the length of 'cu_seqlens_q' (S + 1 = "
                           f"{cu_seqlens_q.shape[0]}), got {cu_seqlens_k.shape[0]}")
-    for name, m in (("max_seqlen_q", max_seqlen_q), ("max_seqlen_k", max_seqlen_k)):
-        if not isinstance(m, (int, torch.SymInt)) or isinstance(m, bool):
-            _fail(TypeError, f"argument '{name}' must be an int, got {type(m).__name__}")
-        if m < 0:
-            _fail(ValueError, f"argument '{name}' must be >= 0, got {m}")
     if (frame_ids_q is None) != (frame_ids_k is None):
         _fail(ValueError, "arguments 'frame_ids_q' and 'frame_ids_k' must be given together")
     if frame_ids_q is not None:
@@ -174,7 +185,9 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seql
 
     q: (total_q, H, D); k, v: (total_k, H_kv, D), H % H_kv == 0; cu_seqlens_q/k: int32 (S + 1,)
     segment offsets (segment s: queries [cu_q[s], cu_q[s+1]), keys [cu_k[s], cu_k[s+1])); max_seqlen_*
-    >= the longest segment. Query i of a segment sees key j when every enabled mask allows it:
+    >= the longest segment (any integral; symbolic under torch.compile, so batches with different
+    longest segments share one graph). Query i of a segment sees key j when every enabled mask
+    allows it:
       causal:      j <= i + (len_k - len_q)  (bottom-right aligned, as FlashAttention)
       frame_ids:   frame_ids_k[j] <= frame_ids_q[i]  (int32 (total_q,), (total_k,); block-causal)
       tile_mask:   tile_mask.mask[s, i // tile_q, j // tile_k]  (TileMask; masked tiles cost nothing)
@@ -184,6 +197,8 @@ def varlen_attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seql
     Returns (out (total_q, H, D) in q's dtype, lse (H, total_q) float32 natural-log log-sum-exp). A
     query that sees no key gets out = 0 and lse = -inf. Differentiable in q, k and v (not lse).
     """
+    max_seqlen_q = _seqlen("max_seqlen_q", max_seqlen_q)
+    max_seqlen_k = _seqlen("max_seqlen_k", max_seqlen_k)
     _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, frame_ids_q,
                 frame_ids_k, tile_mask)
     scale = 1.0 / math.sqrt(q.shape[-1]) if softmax_scale is None else float(softmax_scale)

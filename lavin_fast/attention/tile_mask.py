@@ -5,7 +5,6 @@ see key j only when mask[s, i // tile_q, j // tile_k] (indices relative to the s
 that are False cost no compute; combine with ``causal`` or frame ids for masks finer than a tile.
 """
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -29,7 +28,9 @@ class TileMask:
 
     @staticmethod
     def num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k):
-        return math.ceil(max_seqlen_q / tile_q), math.ceil(max_seqlen_k / tile_k)
+        # Integer ceil division: exact for any size, and SymInt max_seqlen (torch.compile) stays
+        # symbolic (math.ceil of a true division would go through a float and specialise).
+        return -(-max_seqlen_q // tile_q), -(-max_seqlen_k // tile_k)
 
     @classmethod
     def from_dense(cls, mask, tile_q, tile_k):
