@@ -33,34 +33,63 @@ def _paeth(a, b, c):
     return a if pa <= pb and pa <= pc else (b if pb <= pc else c)
 
 
+def _chunks(data, path):
+    """(kind, body) of each chunk up to IEND, with bounds and CRCs checked."""
+    pos = 8
+    while True:
+        if pos + 12 > len(data):
+            raise ValueError(f"read_png: {path}: truncated (no IEND chunk)")
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if pos + 12 + n > len(data):
+            raise ValueError(f"read_png: {path}: truncated {kind!r} chunk")
+        body = data[pos + 8:pos + 8 + n]
+        (crc,) = struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])
+        if zlib.crc32(kind + body) & 0xFFFFFFFF != crc:
+            raise ValueError(f"read_png: {path}: corrupt {kind!r} chunk (CRC mismatch)")
+        yield kind, body
+        if kind == b"IEND":
+            return
+        pos += 12 + n
+
+
 def read_png(path):
-    """-> uint8 (3, H, W) (grey expanded to RGB, alpha dropped)."""
+    """-> uint8 (3, H, W) (grey expanded to RGB, alpha dropped). A file that is not a valid PNG of a
+    supported kind raises ValueError (OSError when it cannot be read)."""
     with open(path, "rb") as f:
         data = f.read()
     if data[:8] != _SIG:
         raise ValueError(f"read_png: {path} is not a PNG file")
-    pos, idat, hdr = 8, [], None
-    while pos < len(data):
-        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + n]
+    idat, hdr = [], None
+    for kind, body in _chunks(data, path):
+        if hdr is None and kind != b"IHDR":
+            raise ValueError(f"read_png: {path}: the first chunk must be IHDR, got {kind!r}")
         if kind == b"IHDR":
+            if hdr is not None or len(body) != 13:
+                raise ValueError(f"read_png: {path}: bad IHDR chunk")
             hdr = struct.unpack(">IIBBBBB", body)
         elif kind == b"IDAT":
             idat.append(body)
-        elif kind == b"IEND":
-            break
-        pos += 12 + n
-    w, h, depth, ctype, _, _, interlace = hdr
+    w, h, depth, ctype, compression, filter_method, interlace = hdr
+    if w == 0 or h == 0 or compression or filter_method:
+        raise ValueError(f"read_png: {path}: bad IHDR (size {w}x{h}, compression {compression}, filter method "
+                         f"{filter_method})")
     if depth != 8 or ctype not in _CHANNELS or interlace:
         raise ValueError(f"read_png: {path}: only 8-bit non-interlaced grey/RGB(A) PNGs are supported "
                          f"(got bit depth {depth}, colour type {ctype}, interlace {interlace})")
     bpp = _CHANNELS[ctype]
-    raw = zlib.decompress(b"".join(idat))
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as e:
+        raise ValueError(f"read_png: {path}: corrupt image data ({e})") from None
     stride = w * bpp
+    if len(raw) != h * (stride + 1):
+        raise ValueError(f"read_png: {path}: image data holds {len(raw)} bytes, {w}x{h} needs {h * (stride + 1)}")
     out = bytearray(h * stride)
     prev = bytearray(stride)
     for y in range(h):
         ftype = raw[y * (stride + 1)]
+        if ftype > 4:
+            raise ValueError(f"read_png: {path}: row {y} has filter type {ftype} (valid: 0-4)")
         line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
         if ftype == 2:  # Up: no dependence along the row, so no Python loop
             line = bytearray(((torch.frombuffer(line, dtype=torch.uint8).int()

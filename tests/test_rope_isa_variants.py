@@ -1,7 +1,7 @@
 """Every instruction-set variant of the qk_norm_rope CPU kernels (DEFAULT, AVX2, AVX512, chosen by
 ATEN_CPU_CAPABILITY once per process, hence subprocesses) gives the reference's results: both pairings
 (the interleaved pair swap is ISA-specific code), section sizes that are and are not multiples of the
-vector width, both cos/sin sources."""
+vector width, both cos/sin sources, positions over the whole int32 range."""
 
 import pytest
 
@@ -18,10 +18,10 @@ print(_C.cpu_isa())
 for dtype in (torch.float32, torch.bfloat16):
     for heads, d, sections, inter in ((8, 72, None, False), (8, 72, None, True), (2, 128, (16, 56, 56), False),
                                      (3, 64, (0, 32, 32), True)):
-        for high in (30, 300000):  # table, direct
+        for low, high in ((0, 30), (0, 300000), (-2**31, 2**31)):  # table, direct, any int32
             x = randn(13, heads * d, dtype=dtype).requires_grad_(True)
             w = randn(heads * d, offset=1.0, dtype=dtype).requires_grad_(True)
-            pos = torch.randint(0, high, (13, 3), dtype=torch.int32)
+            pos = torch.randint(low, high, (13, 3), dtype=torch.int64).to(torch.int32)
             g = randn(13, heads, d, dtype=dtype)
             kw = dict(sections=sections, interleaved=inter)
             y = lavin_fast.qk_norm_rope(x, w, pos, heads, **kw)

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <cstdint>
+#include <limits>
 
 #include "common/alloc.h"
 #include "common/check.h"
@@ -51,7 +53,19 @@ void check_x(const char* op, const at::Tensor& x, int64_t num_heads, const Backe
                     be.max_width, ", got ", w);
 }
 
-// The rotation pairs of a head (rope_params.h), inv_freq computed in double and split into fp32 hi + lo.
+// The kernels take int32 positions (any int32 value is a true rotation: rope_angle.h); int64 ones are
+// converted, so values outside int32 are refused rather than wrapped. Checked on the CPU only: on a
+// GPU reading the values would synchronise the device, so there int64 positions must be in range.
+void check_positions_range(const char* op, const at::Tensor& positions) {
+  if (positions.scalar_type() != at::kLong || positions.numel() == 0 || !positions.device().is_cpu()) return;
+  const auto [lo_t, hi_t] = at::aminmax(positions);
+  const int64_t lo = lo_t.item<int64_t>(), hi = hi_t.item<int64_t>();
+  constexpr int64_t kMin = std::numeric_limits<int32_t>::min(), kMax = std::numeric_limits<int32_t>::max();
+  TORCH_CHECK_VALUE(lo >= kMin && hi <= kMax, op, ": argument 'positions' must hold values in [", kMin, ", ", kMax,
+                    "] (int32: the kernels take int32 positions), got values in [", lo, ", ", hi, "]");
+}
+
+// The rotation pairs of a head (rope_params.h), inv_freq in double.
 RopeTables make_tables(const char* op, int64_t head_dim, at::IntArrayRef sections, at::ArrayRef<double> bases,
                        bool interleaved) {
   int64_t s[3];
@@ -86,12 +100,7 @@ RopeTables make_tables(const char* op, int64_t head_dim, at::IntArrayRef section
     t.col_begin[a] = col;
     const double base = bases[bases.size() == 3 ? a : 0];
     for (int64_t i = 0; i < s[a] / 2; ++i, ++pair) {
-      const double f = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(s[a]));
-      t.inv_freq_hi[pair] = static_cast<float>(f);
-      t.inv_freq_lo[pair] = static_cast<float>(f - static_cast<double>(t.inv_freq_hi[pair]));
-      const double turns = f / 3.14159265358979323846;
-      t.turns_hi[pair] = static_cast<float>(turns);
-      t.turns_lo[pair] = static_cast<float>(turns - static_cast<double>(t.turns_hi[pair]));
+      t.inv_freq[pair] = std::pow(base, -2.0 * static_cast<double>(i) / static_cast<double>(s[a]));
     }
     col += static_cast<int>(s[a]);
   }
@@ -119,6 +128,7 @@ Prepared prepare(const char* op, const Backend& be, const at::Tensor& x, const s
   std::vector<int64_t> pshape(x.sizes().begin(), x.sizes().end() - 1);
   pshape.push_back(3);
   check_shape(op, "positions", positions, pshape, "x.shape[:-1] + (3,), (t, h, w) per token");
+  check_positions_range(op, positions);
   // Outputs come after every check; only then the (small) conversions.
   if (weight.has_value()) pr.weight32 = weight->to(at::kFloat).contiguous();
   pr.pos32 = positions.to(at::kInt).contiguous();

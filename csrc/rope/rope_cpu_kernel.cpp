@@ -5,11 +5,12 @@
 // cos/sin depend on the token and the pair, not on the head, so a row's values are built once and used
 // for all of its heads. They come from a per-call table over the distinct position values of each axis
 // when it is small (the usual case: t < ~20, h and w < ~64), computed in double and rounded once;
-// otherwise from fp32 sin/cos of the angle on the fly, with the angle's rounding corrected (see
-// row_cos_sin_direct). Speed does not decide between them: at T = 10240, k (8 heads x 72, bf16), one
-// thread, the forward took 2.2-2.9 ms of CPU time with the table and 2.4-3.0 ms without, within this
-// shared machine's noise (36 sincos per 576 elements is cheap). The table is kept for its correctly
-// rounded values; LAVIN_FAST_ROPE_TABLE=0 forces the direct path.
+// otherwise from fp32 sin/cos on the fly, of the angle computed and reduced to [-pi, pi] in double
+// (rope_angle.h; see row_cos_sin_direct), which holds for every int32 position. Speed does not decide
+// between them: at T = 10240, k (8 heads x 72, bf16), one thread, the forward took 2.2-2.9 ms of CPU
+// time with the table and 2.4-3.0 ms without, within this shared machine's noise (36 sincos per 576
+// elements is cheap). The table is kept for its correctly rounded values; LAVIN_FAST_ROPE_TABLE=0
+// forces the direct path.
 #include <ATen/Parallel.h>
 #include <c10/util/BFloat16.h>
 #include <c10/util/Exception.h>
@@ -23,6 +24,7 @@
 #include <vector>
 
 #include "common/cpu_vec.h"
+#include "rope/rope_angle.h"
 #include "rope/rope_cpu.h"
 
 #ifndef CPU_CAPABILITY
@@ -114,8 +116,8 @@ CosSinTable make_table(const QkNormRopeFwdParams& p) {
     tab.sin[a].resize(tab.count[a] * n);
     for (int64_t v = 0; v < tab.count[a]; ++v) {
       for (int i = 0; i < n; ++i) {
-        const double f = static_cast<double>(t.inv_freq_hi[k0 + i]) + static_cast<double>(t.inv_freq_lo[k0 + i]);
-        const double ang = static_cast<double>(lo[a] + v) * f;
+        // the reference's float64 angle; std::sin/cos reduce any argument exactly
+        const double ang = static_cast<double>(lo[a] + v) * t.inv_freq[k0 + i];
         tab.cos[a][v * n + i] = static_cast<float>(std::cos(ang));
         tab.sin[a][v * n + i] = static_cast<float>(std::sin(ang));
       }
@@ -134,15 +136,15 @@ struct Scratch {
         A(w + kPad), Y(w + kPad) {}
 };
 
-// fp32 sin/cos of angle = pos * (hi + lo). The product pos * hi is rounded to fp32 (an error of up to
-// half an ulp of the angle: 1e-6 rad at angle 32, 8e-3 at 2e5); e = the exact remainder (FMA) +
-// pos * lo is added back to second order: cos(a + e) ~ cos a (1 - e^2/2) - e sin a, and likewise sin.
+// fp32 sin/cos of the angle reduced to r in [-pi, pi] in double (rope_angle.h), taken at the fp32
+// rf = float(r); e = r - rf (|e| <= 2e-7, exact in double) is added back to first order:
+// cos(rf + e) ~ cos rf - e sin rf, sin(rf + e) ~ sin rf + e cos rf (the e^2 terms are below 2e-14).
 void row_cos_sin_direct(const RopeTables& t, const HeadLayout& L, const int32_t* pos, Scratch& s) {
   for (int k = 0; k < L.num_pairs; ++k) {
-    const float pf = static_cast<float>(pos[L.axis[k]]);
-    const float a = pf * t.inv_freq_hi[k];
-    s.ang[k] = a;
-    s.err[k] = std::fma(pf, t.inv_freq_hi[k], -a) + pf * t.inv_freq_lo[k];
+    const double r = rope_angle::reduced_angle(pos[L.axis[k]], t.inv_freq[k]);
+    const float rf = static_cast<float>(r);
+    s.ang[k] = rf;
+    s.err[k] = static_cast<float>(r - static_cast<double>(rf));
   }
   int64_t k = 0;
   for (; k + fVec::size() <= L.num_pairs; k += fVec::size()) {
@@ -157,9 +159,9 @@ void row_cos_sin_direct(const RopeTables& t, const HeadLayout& L, const int32_t*
     a.cos().store(s.pc.data() + k, n);
   }
   for (int i = 0; i < L.num_pairs; ++i) {
-    const float c = s.pc[i], sn = s.ps[i], e = s.err[i], q = 1.f - 0.5f * e * e;
-    s.pc[i] = c * q - e * sn;
-    s.ps[i] = sn * q + e * c;
+    const float c = s.pc[i], sn = s.ps[i], e = s.err[i];
+    s.pc[i] = c - e * sn;
+    s.ps[i] = sn + e * c;
   }
 }
 

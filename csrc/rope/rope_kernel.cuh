@@ -4,13 +4,14 @@
 //   y = R(x * rstd * weight),  grad_x = rstd * gn*weight - (rstd^3 * sum(gn*weight*x) / W) * x,
 //   gn = R^T grad_y,  grad_weight = sum_rows gn * x * rstd.
 // A row is read once into shared memory (fp32), where the rotation finds each column's partner; cos/sin
-// of the row's pairs are computed once per row (not per head) with sincospif. Runtime options
-// (weight, normalize, interleaved, grad_weight) are block-uniform branches: 13 kernels in all
-// ({fwd, bwd} x 3 dtypes x {16-byte, scalar} + finalize).
+// of the row's pairs are computed once per row (not per head): the angle reduced in double, then
+// sincospif. Runtime options (weight, normalize, interleaved, grad_weight) are block-uniform branches:
+// 13 kernels in all ({fwd, bwd} x 3 dtypes x {16-byte, scalar} + finalize).
 #pragma once
 
 #include <cstdint>
 
+#include "rope/rope_angle.h"
 #include "rope/rope_params.h"
 #include "rope/rope_plan.h"
 #include "common/vec.cuh"
@@ -33,20 +34,20 @@ LF_DEVICE void sincos_pi(float t, float* s, float* c) {
 #endif
 }
 
-// cos/sin of the row's pairs into cs[2k], cs[2k + 1], by the group's threads. angle / pi =
-// pos * (turns_hi + turns_lo): the fp32 product's rounding error e (exact through the FMA) plus
-// pos * turns_lo is added back to second order, so positions up to ~1e5 keep fp32 accuracy.
+// cos/sin of the row's pairs into cs[2k], cs[2k + 1], by the group's threads. The angle is computed and
+// reduced to r in [-pi, pi] in double (rope_angle.h: a few DMUL/DFMA per pair and row, no double
+// transcendental), so every int32 position gives a true rotation; t = float(r / pi) goes to sincospi
+// and e = r - pi t (|e| <= 1e-7) is added back to first order.
 LF_DEVICE void row_cos_sin(const RopeTables& tab, const int32_t* pos, int t, int group, float* cs) {
   for (int k = t; k < tab.num_pairs; k += group) {
     const int axis = k < tab.pair_begin[1] ? 0 : (k < tab.pair_begin[2] ? 1 : 2);
-    const float pf = static_cast<float>(pos[axis]);
-    const float turns = pf * tab.turns_hi[k];
-    const float e = 3.14159265358979f * (fmaf(pf, tab.turns_hi[k], -turns) + pf * tab.turns_lo[k]);
+    const double r = rope_angle::reduced_angle(pos[axis], tab.inv_freq[k]);
+    const float turns = static_cast<float>(r * rope_angle::kInvPi);
+    const float e = static_cast<float>(fma(-static_cast<double>(turns), rope_angle::kPi, r));
     float s, c;
     sincos_pi(turns, &s, &c);
-    const float q = 1.f - 0.5f * e * e;
-    cs[2 * k] = c * q - e * s;
-    cs[2 * k + 1] = s * q + e * c;
+    cs[2 * k] = c - e * s;
+    cs[2 * k + 1] = s + e * c;
   }
 }
 

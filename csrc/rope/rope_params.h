@@ -20,20 +20,15 @@ constexpr int kRopeMaxPairs = kRopeMaxHeadDim / 2;
 // pair k belongs to axis a with pair_begin[a] <= k < pair_begin[a + 1]; i = k - pair_begin[a],
 // half = s_a / 2, off = s0 + ... + s_{a-1}:
 //   rotate-half: (j1, j2) = (off + i, off + half + i)     interleaved: (off + 2i, off + 2i + 1)
-// inv_freq(k) = base_a^(-2i / s_a), split into fp32 hi + lo (hi + lo is the double value to ~1e-15) so
-// the angle can be corrected for the rounding of pos * hi (see rope math in the kernels).
+// inv_freq(k) = base_a^(-2i / s_a) in double: the angle is computed and reduced in double
+// (rope_angle.h), so every int32 position gives a true rotation.
 struct RopeTables {
   int head_dim = 0;
   int num_pairs = 0;        // head_dim / 2
   int pair_begin[4] = {};   // per axis, pair_begin[3] = num_pairs
   int col_begin[4] = {};    // per axis, first column of the section, col_begin[3] = head_dim
   bool interleaved = false;
-  float inv_freq_hi[kRopeMaxPairs] = {};
-  float inv_freq_lo[kRopeMaxPairs] = {};
-  // inv_freq / pi, hi + lo: the device code takes sin/cos of angle / pi (sincospif), whose argument
-  // reduction is exact and which --use_fast_math leaves alone (it turns sinf into the coarse __sinf).
-  float turns_hi[kRopeMaxPairs] = {};
-  float turns_lo[kRopeMaxPairs] = {};
+  double inv_freq[kRopeMaxPairs] = {};
 };
 
 struct QkNormRopeFwdParams {
@@ -47,7 +42,7 @@ struct QkNormRopeFwdParams {
   const void* x = nullptr;  // (rows, W), dtype T_io, last dim contiguous
   int64_t x_row_stride = 0;
   const float* weight = nullptr;  // (W,) fp32, or null for ones
-  const int32_t* positions = nullptr;  // (rows, 3) contiguous int32 (t, h, w)
+  const int32_t* positions = nullptr;  // (rows, 3) contiguous int32 (t, h, w), any int32 value
 
   void* y = nullptr;      // (rows, W) contiguous, dtype T_io
   float* rstd = nullptr;  // (rows,)

@@ -3,6 +3,10 @@
 Shapes: x (..., W) with W = num_heads * head_dim: packed (total, W) or padded (B, L, W); positions
 (..., 3) int32 or int64 (t, h, w) per token, matching x's leading dims; weight (W,) or None (fp32 or
 x's dtype). fp32, bf16 or fp16 activations with fp32 math inside.
+
+Positions: any int32 value (negative too) is an exact rotation to fp32 accuracy (the angle is formed and
+reduced in double). int64 positions outside the int32 range are an error on the CPU; on CUDA they are
+not checked (that would synchronise the device) and must already fit in int32.
 """
 
 import torch

@@ -16,8 +16,11 @@ class ToyVAE:
         self.dec = q.T.float()        # its pseudo-inverse (3, 16)
 
     def encode(self, x):
-        """(B, 3, T, H, W) in [-1, 1] -> (B, 16, T, H/8, W/8)."""
-        return torch.einsum("oc,bcthw->bothw", self.enc.to(x), F.avg_pool3d(x, (1, FACTOR, FACTOR)))
+        """(B, 3, T, H, W) in [-1, 1] -> (B, 16, T, H/8, W/8), in x's dtype."""
+        b, c, t, h, w = x.shape
+        # 8x8 means as a reshape: avg_pool3d has no bf16 CPU kernel, mean does (fp32 accumulation).
+        pooled = x.reshape(b, c, t, h // FACTOR, FACTOR, w // FACTOR, FACTOR).mean((4, 6))
+        return torch.einsum("oc,bcthw->bothw", self.enc.to(x), pooled)
 
     def decode(self, z):
         """(B, 16, T, h, w) -> (B, 3, T, 8h, 8w)."""
