@@ -1,5 +1,6 @@
 """Pack token grids of any shape (images (H, W, C) or videos (T, H, W, C)) into one sequence."""
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -9,6 +10,12 @@ from lavin_fast.packing.positions import packed_grid_positions
 
 def cu_seqlens_of(lengths, device=None):
     """(S + 1,) int32 offsets of segments of the given lengths."""
+    lengths = list(lengths)
+    for i, n in enumerate(lengths):
+        try:
+            operator.index(n)  # as_tensor would truncate a float 2.5 to 2
+        except TypeError:
+            raise TypeError(f"cu_seqlens_of: lengths must be ints, got lengths[{i}] = {n!r}") from None
     out = torch.zeros(len(lengths) + 1, dtype=torch.int32)
     if lengths:
         out[1:] = torch.cumsum(torch.as_tensor(list(lengths), dtype=torch.int64), 0).to(torch.int32)
@@ -46,10 +53,14 @@ def pack(samples):
     if not samples:
         raise ValueError("pack: need at least one sample")
     grids = [_grid(x, i) for i, x in enumerate(samples)]
-    c = grids[0].shape[-1]
+    c, dtype, device = grids[0].shape[-1], grids[0].dtype, grids[0].device
     for i, g in enumerate(grids):
         if g.shape[-1] != c:
             raise ValueError(f"pack: sample {i} has {g.shape[-1]} channels, sample 0 has {c}")
+        # torch.cat would promote dtypes silently (or fail without naming the sample)
+        if g.dtype != dtype or g.device != device:
+            raise ValueError(f"pack: sample {i} has dtype {str(g.dtype).removeprefix('torch.')} on {g.device}, "
+                             f"sample 0 has {str(dtype).removeprefix('torch.')} on {device}")
     shapes = [tuple(g.shape[:3]) for g in grids]
     lengths = [t * h * w for t, h, w in shapes]
     device = grids[0].device
