@@ -23,7 +23,8 @@ inline void align_rows(const void*& ptr, int64_t& row_stride, int64_t& head_stri
   const auto st = dtype == ElemType::kBFloat16 ? at::kBFloat16 : at::kHalf;
   at::Tensor view = at::from_blob(const_cast<void*>(ptr), {rows, heads, dim}, {row_stride, head_stride, 1},
                                   at::TensorOptions().dtype(st).device(device));
-  keep.push_back(view.contiguous());
+  // clone, not contiguous(): a contiguous view at a misaligned offset (storage offset 1) would come back as is
+  keep.push_back(view.clone(at::MemoryFormat::Contiguous));
   ptr = keep.back().data_ptr();
   row_stride = heads * dim;
   head_stride = dim;

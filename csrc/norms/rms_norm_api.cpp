@@ -173,8 +173,9 @@ at::Tensor finish_grad(const at::Tensor& g32, at::ScalarType dtype, const at::Te
   return g32.defined() ? g32.to(dtype) : none_grad(like);
 }
 
+// act(gate) as contiguous (S, D) rows (tanh keeps a strided gate's strides).
 at::Tensor gate_activation(const at::Tensor& gate32, std::string_view act) {
-  return act == "tanh" ? gate32.tanh() : gate32.contiguous();
+  return (act == "tanh" ? gate32.tanh() : gate32).contiguous();
 }
 
 void check_gate_act(const char* op, std::string_view act) {
@@ -252,7 +253,8 @@ std::tuple<at::Tensor, at::Tensor> rms_norm_modulate(const Backend& be, const at
   RmsNormFwdParams p;
   fill_forward(p, xr, y, rstd, eps);
   p.seg = l.seg;
-  const at::Tensor mult = scale.to(at::kFloat).add(1.0);  // (1 + scale), fresh and contiguous
+  // (1 + scale) as contiguous (S, D) rows: add keeps a strided scale's strides.
+  const at::Tensor mult = scale.to(at::kFloat).add(1.0).contiguous();
   p.mult = mult.const_data_ptr<float>();
   p.mult_seg_stride = p.dim;
   at::Tensor shift32;
@@ -273,7 +275,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> rms_norm_modulate_backward(
   check_per_sample(kModulateBwd, "scale", scale, x, "x", l);
   RmsNormBwdParams& p = c.p;
   p.seg = l.seg;
-  const at::Tensor mult = scale.to(at::kFloat).add(1.0);
+  const at::Tensor mult = scale.to(at::kFloat).add(1.0).contiguous();
   p.mult = mult.const_data_ptr<float>();
   p.mult_seg_stride = p.dim;
   at::Tensor gs32 = grad_buffer(scale_requires_grad, scale.sizes(), x, &p.grad_mult);

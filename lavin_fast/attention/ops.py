@@ -125,8 +125,12 @@ def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
                 frame_ids_k, tile_mask):
     _check_tensor("q", q, _FLOATS, 3, "(total_q, H, D)", None)
     for name, t in (("k", k), ("v", v)):
+        if isinstance(t, torch.Tensor) and t.dtype != q.dtype:
+            _fail(TypeError, f"argument '{name}' must have the dtype of 'q' ({_dtype_str(q)}), got {_dtype_str(t)}")
         _check_tensor(name, t, (q.dtype,), 3, "(total_k, H_kv, D)", q.device)
     H, D = q.shape[1], q.shape[2]
+    if H < 1 or D < 1:  # before the default softmax_scale 1 / sqrt(D)
+        _fail(ValueError, f"argument 'q' must have H >= 1 heads and head_dim D >= 1, got shape {tuple(q.shape)}")
     if k.shape[2] != D:
         _fail(ValueError, f"argument 'k' must have shape (total_k, H_kv, D) with D = q.shape[2] = {D}, "
                           f"got {tuple(k.shape)}")

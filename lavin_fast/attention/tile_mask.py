@@ -5,9 +5,19 @@ see key j only when mask[s, i // tile_q, j // tile_k] (indices relative to the s
 that are False cost no compute; combine with ``causal`` or frame ids for masks finer than a tile.
 """
 
+import numbers
 from dataclasses import dataclass
 
 import torch
+
+
+def _int_arg(name, v, minimum):
+    """v as an int >= minimum (bool is no size; SymInts pass as they are, for torch.compile)."""
+    if isinstance(v, torch.SymInt):
+        return v
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"TileMask: '{name}' must be an int {'> 0' if minimum else '>= 0'}, got {v!r}")
+    return int(v)
 
 
 @dataclass(frozen=True)
@@ -21,16 +31,24 @@ class TileMask:
             raise ValueError("TileMask: 'mask' must be a 3-D bool tensor (S, n_tiles_q, n_tiles_k), got "
                              + (f"{self.mask.dtype} of shape {tuple(self.mask.shape)}"
                                 if isinstance(self.mask, torch.Tensor) else type(self.mask).__name__))
-        for name in ("tile_q", "tile_k"):
-            t = getattr(self, name)
-            if not isinstance(t, int) or t <= 0:
-                raise ValueError(f"TileMask: '{name}' must be an int > 0, got {t!r}")
+        for name in ("tile_q", "tile_k"):  # frozen: set through object.__setattr__
+            object.__setattr__(self, name, _int_arg(name, getattr(self, name), 1))
 
     @staticmethod
     def num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k):
+        tile_q, tile_k = _int_arg("tile_q", tile_q, 1), _int_arg("tile_k", tile_k, 1)
+        if not torch.compiler.is_compiling():  # a symbolic max_seqlen must not be compared (guards)
+            max_seqlen_q = _int_arg("max_seqlen_q", max_seqlen_q, 0)
+            max_seqlen_k = _int_arg("max_seqlen_k", max_seqlen_k, 0)
         # Integer ceil division: exact for any size, and SymInt max_seqlen (torch.compile) stays
         # symbolic (math.ceil of a true division would go through a float and specialise).
         return -(-max_seqlen_q // tile_q), -(-max_seqlen_k // tile_k)
+
+    @staticmethod
+    def _grid(num_segments, max_seqlen_q, max_seqlen_k, tile_q, tile_k):
+        """(num_segments, n_tiles_q, n_tiles_k) of a new mask, every size checked."""
+        return (_int_arg("num_segments", num_segments, 0),
+                *TileMask.num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k))
 
     @classmethod
     def from_dense(cls, mask, tile_q, tile_k):
@@ -39,11 +57,11 @@ class TileMask:
         mask = torch.as_tensor(mask, dtype=torch.bool)
         if mask.dim() == 2:
             mask = mask.unsqueeze(0)
-        return cls(mask.contiguous(), int(tile_q), int(tile_k))
+        return cls(mask.contiguous(), tile_q, tile_k)
 
     @classmethod
     def full(cls, num_segments, max_seqlen_q, max_seqlen_k, tile_q=64, tile_k=64, device="cpu"):
-        nq, nk = cls.num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k)
+        num_segments, nq, nk = cls._grid(num_segments, max_seqlen_q, max_seqlen_k, tile_q, tile_k)
         return cls(torch.ones(num_segments, nq, nk, dtype=torch.bool, device=device), tile_q, tile_k)
 
     @classmethod
@@ -51,7 +69,7 @@ class TileMask:
                       device="cpu"):
         """fn(s, tq, tk) -> bool (broadcasting over int64 tensors) for segment s, query tile tq and key
         tile tk."""
-        nq, nk = cls.num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k)
+        num_segments, nq, nk = cls._grid(num_segments, max_seqlen_q, max_seqlen_k, tile_q, tile_k)
         s = torch.arange(num_segments, device=device)[:, None, None]
         tq = torch.arange(nq, device=device)[None, :, None]
         tk = torch.arange(nk, device=device)[None, None, :]
@@ -78,7 +96,7 @@ class TileMask:
     def random(cls, num_segments, max_seqlen_q, max_seqlen_k, density, tile_q=64, tile_k=64,
                generator=None, device="cpu"):
         """Each tile visible with probability `density` (benchmarks of the block-sparse path)."""
-        nq, nk = cls.num_tiles(max_seqlen_q, max_seqlen_k, tile_q, tile_k)
+        num_segments, nq, nk = cls._grid(num_segments, max_seqlen_q, max_seqlen_k, tile_q, tile_k)
         m = torch.rand(num_segments, nq, nk, generator=generator) < density
         return cls(m.to(device), tile_q, tile_k)
 

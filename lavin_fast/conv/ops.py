@@ -110,7 +110,7 @@ def _check(x, weight, bias, cache, temporal_pad):
         if t is not None and t.dtype != x.dtype:
             raise TypeError(f"{_OP}: argument '{name}' must have the dtype of 'x' "
                             f"({str(x.dtype).removeprefix('torch.')}), got {str(t.dtype).removeprefix('torch.')}")
-    if any(k > _MAX_KERNEL for k in weight.shape[2:]):
+    if any(not 1 <= k <= _MAX_KERNEL for k in weight.shape[2:]):
         raise ValueError(f"{_OP}: kernel sizes must be in [1, {_MAX_KERNEL}], got weight shape "
                          f"{tuple(weight.shape)}")
     if temporal_pad not in ("replicate", "zeros"):

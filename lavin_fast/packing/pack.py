@@ -53,10 +53,10 @@ def pack(samples):
     for i, g in enumerate(grids):
         if g.shape[-1] != c:
             raise ValueError(f"pack: sample {i} has {g.shape[-1]} channels, sample 0 has {c}")
-        if g.dtype != dtype:
-            raise ValueError(f"pack: sample {i} has dtype {g.dtype}, sample 0 has {dtype}")
-        if g.device != device:
-            raise ValueError(f"pack: sample {i} is on {g.device}, sample 0 on {device}")
+        # torch.cat would promote dtypes silently (or fail without naming the sample)
+        if g.dtype != dtype or g.device != device:
+            raise ValueError(f"pack: sample {i} has dtype {str(g.dtype).removeprefix('torch.')} on {g.device}, "
+                             f"sample 0 has {str(dtype).removeprefix('torch.')} on {device}")
     shapes = [tuple(g.shape[:3]) for g in grids]
     lengths = [t * h * w for t, h, w in shapes]
     # Checked before anything is allocated: offsets and positions are int32.

@@ -25,7 +25,7 @@ def _expand_positions(positions, x, name):
     if positions.dim() == 2 and len(lead) == 2 and positions.shape[0] == lead[1]:
         return positions.unsqueeze(0).expand(*lead, 3)
     if tuple(positions.shape) != (*lead, 3):
-        raise ValueError(f"RotaryEmbedding3D: positions must have shape {(*lead, 3)} for {name} of shape "
+        raise ValueError(f"RotaryEmbedding3D: argument 'positions' must have shape {(*lead, 3)} for {name} of shape "
                          f"{tuple(x.shape)} (or (L, 3) for a padded batch), got {tuple(positions.shape)}")
     return positions
 
