@@ -181,13 +181,13 @@ def test_max_seqlen_far_above_the_longest_segment():
     g = randn(args[0].shape[0], 4, 64, dtype=torch.bfloat16)
     with simt.enabled():
         for deterministic in (False, True):
-            tight_out, tight_lse = _ops.varlen_attention(*args, 0.125, True, None, None, None, 0, 0)
-            out, lse = _ops.varlen_attention(*loose, 0.125, True, None, None, None, 0, 0)
+            tight_out, tight_lse, _ = _ops.varlen_attention(*args, 0.125, True, None, None, None, 0, 0)
+            out, lse, _ = _ops.varlen_attention(*loose, 0.125, True, None, None, None, 0, 0)
             assert_bitwise_equal((tight_out, tight_lse), (out, lse), "forward, max_seqlen 2**31 - 1")
-            tight = _ops.varlen_attention_backward(g, *args[:3], out, lse, *args[3:], 0.125, True, None,
-                                                   None, None, 0, 0, deterministic)
-            grads = _ops.varlen_attention_backward(g, *args[:3], out, lse, *loose[3:], 0.125, True, None,
-                                                   None, None, 0, 0, deterministic)
+            tight = _ops.varlen_attention_backward(g, *args[:3], out, lse, None, *args[3:], 0.125, True,
+                                                   None, None, None, 0, 0, deterministic)
+            grads = _ops.varlen_attention_backward(g, *args[:3], out, lse, None, *loose[3:], 0.125, True,
+                                                   None, None, None, 0, 0, deterministic)
             if deterministic:
                 assert_bitwise_equal(tight, grads, "backward, max_seqlen 2**31 - 1")
             else:  # dQ by float atomics: the order may differ

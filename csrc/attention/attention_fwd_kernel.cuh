@@ -193,14 +193,14 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
     l += lf::shfl_xor(lf::kFullMask, l, 2);
     const int i = qrow[r], h = head[r];
     if (i >= len_q) continue;
-    const float inv = l > 0.f ? 1.f / l : 0.f;
+    const float inv = l != 0.f ? 1.f / l : 0.f;  // l == 0: no key seen; NaN propagates
     uint32_t* orow = reinterpret_cast<uint32_t*>(out + (static_cast<int64_t>(q0 + i) * p.num_heads + h) * D);
     LF_UNROLL
     for (int dt = 0; dt < kOT; ++dt) {
       const int col = 8 * dt + 2 * t;
       if (col < D) orow[col / 2] = pack2<T>(o[dt][2 * r] * inv, o[dt][2 * r + 1] * inv);
     }
-    if (t == 0) p.lse[static_cast<int64_t>(h) * p.total_q + q0 + i] = l > 0.f ? (row_max[r] + log2f(l)) * kLn2 : -INFINITY;
+    if (t == 0) p.lse[static_cast<int64_t>(h) * p.total_q + q0 + i] = l != 0.f ? (row_max[r] + log2f(l)) * kLn2 : -INFINITY;
   }
 }
 

@@ -31,6 +31,10 @@ inline void align_rows(const void*& ptr, int64_t& row_stride, int64_t& head_stri
 }
 
 inline std::vector<at::Tensor> align_inputs(VarlenAttentionFwdParams& p, at::Device device) {
+  // The CUDA kernels mask a score to -inf before scaling it inside one FMA: a scale <= 0 would turn
+  // masked scores into NaN or +inf (0 * -inf, -c * -inf). The CPU kernels take any finite scale.
+  TORCH_CHECK_VALUE(p.softmax_scale > 0.f, "lavin_fast.varlen_attention: argument 'softmax_scale' must be > 0 "
+                    "on the CUDA kernels, got ", p.softmax_scale);
   std::vector<at::Tensor> keep;
   align_rows(p.q, p.q_row_stride, p.q_head_stride, p.total_q, p.num_heads, p.head_dim, p.dtype, device, keep);
   align_rows(p.k, p.k_row_stride, p.k_head_stride, p.total_k, p.num_kv_heads, p.head_dim, p.dtype, device, keep);

@@ -142,7 +142,12 @@ std::tuple<at::Tensor, at::Tensor> causal_conv3d(const Backend& be, const at::Te
   // wrong sums, an expanded one read past its storage): a copy of O elements at most.
   const std::optional<at::Tensor> b = bias ? std::optional<at::Tensor>(bias->contiguous()) : std::nullopt;
   at::Tensor y;
-  if (be.fwd && be.takes(x.scalar_type())) {
+  if (x.numel() == 0) {
+    // Empty frames (H or W = 0) with padding still have output windows, which see only padding
+    // zeros: the bias. (at::conv3d refuses a zero-size spatial input; N = 0 gives an empty y.)
+    y = at::zeros({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x.suggest_memory_format()));
+    if (b) y.add_(b->view({1, g.o, 1, 1, 1}));
+  } else if (be.fwd && be.takes(x.scalar_type())) {
     const at::Tensor w = kernel_weight(weight);
     y = empty_output({g.n, g.o, g.t_out, g.h_out, g.w_out}, x.options().memory_format(x.suggest_memory_format()));
     if (y.numel() > 0) be.fwd(kernel_params(g, x, w, b, cache, y), x.scalar_type());
@@ -160,6 +165,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> causal_conv3d_backwar
   const Geometry g = check_and_plan(x, weight, std::nullopt, stride, padding, temporal_pad, cache);
   check_same_dtype("grad_y", grad_y, x);
   check_shape(kOp, "grad_y", grad_y, {g.n, g.o, g.t_out, g.h_out, g.w_out}, "(N, O, T_out, H_out, W_out)");
+  if (x.numel() == 0) {  // outputs saw only padding (see causal_conv3d): only the bias has a gradient
+    const at::Tensor none = at::empty({0}, x.options());
+    return {at::zeros_like(x), at::zeros_like(weight),
+            has_bias ? grad_y.sum({0, 2, 3, 4}, false, x.scalar_type() == at::kDouble ? at::kDouble : at::kFloat)
+                           .to(x.scalar_type())
+                     : none,
+            cache ? at::zeros_like(*cache) : none};
+  }
   auto [grad_x, grad_w, grad_b, grad_cache] = aten_backward(g, grad_y, x, weight, has_bias, cache);
   if (grad_new_cache && grad_new_cache->numel() > 0) {
     // new_cache frame i is padded frame T + i: route its gradient to where that frame came from.

@@ -7,6 +7,12 @@ namespace lavin_fast::conv {
 Geometry make_geometry(int64_t n, int64_t c, int64_t t, int64_t h, int64_t w, int64_t o, int64_t kt,
                        int64_t kh, int64_t kw, int64_t st, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
                        TemporalPad pad) {
+  // A stride past the (padded) extent keeps one output position, the first window, whatever its value:
+  // clamp it there, which changes no output and keeps the sizes oneDNN and the kernels see sane (a
+  // stride of 2^40 made oneDNN refuse its memory descriptor).
+  st = std::min(st, t);
+  sh = std::min(sh, h + 2 * ph - kh + 1);
+  sw = std::min(sw, w + 2 * pw - kw + 1);
   Geometry g{n, c, t, h, w, o, kt, kh, kw, st, sh, sw, ph, pw, 0, 0, 0, pad, 0};
   // The padded sequence has kt - 1 + t frames; output j reads padded frames [j*st, j*st + kt).
   g.t_out = (t - 1) / st + 1;

@@ -44,8 +44,10 @@ def causal_conv3d(x, weight, bias=None, stride=1, spatial_padding=0, temporal_pa
     k_t = weight.shape[2]
     ph, pw = _pair(spatial_padding)
     p = causal_pad(x.to(c), k_t, temporal_pad, None if cache is None else cache.to(c))
-    y = F.conv3d(p, weight.to(c), None if bias is None else bias.to(c), stride=_triple(stride),
-                 padding=(0, ph, pw)).to(x.dtype)
+    # Spatial zero padding explicit too: conv3d refuses frames of zero height or width even where the
+    # padding gives them output windows.
+    y = F.conv3d(F.pad(p, (pw, pw, ph, ph)), weight.to(c), None if bias is None else bias.to(c),
+                 stride=_triple(stride)).to(x.dtype)
     if not return_cache:
         return y
     new_cache = p[:, :, p.shape[2] - (k_t - 1):].to(x.dtype)
