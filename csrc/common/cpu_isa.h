@@ -11,6 +11,9 @@ enum class CpuIsa { kDefault = 0, kAvx2 = 1, kAvx512 = 2 };
 
 CpuIsa cpu_isa();
 const char* cpu_isa_name(CpuIsa isa);
+// Whether this CPU (and OS) can run the variant: ATen may name AVX512 where the OS has not enabled
+// the 512-bit registers (seen in a VM), so our choice also asks the CPU.
+bool cpu_supports(CpuIsa isa);
 
 // Picks the table of the variant to run; variants not compiled in fall back to the next lower one.
 template <typename Table>

@@ -365,7 +365,10 @@ bool check_isa() {
   std::printf("ATEN_CPU_CAPABILITY=%s: ATen uses %s, lavin_fast uses %s\n", env ? env : "(unset)",
               aten.c_str(), ours.c_str());
   if (want.empty()) return true;
-  if (aten != want) return false;
+  const lavin_fast::cpu::CpuIsa isa = want == "AVX512" ? lavin_fast::cpu::CpuIsa::kAvx512
+                                      : want == "AVX2" ? lavin_fast::cpu::CpuIsa::kAvx2
+                                                       : lavin_fast::cpu::CpuIsa::kDefault;
+  if (aten != want || !lavin_fast::cpu::cpu_supports(isa)) return false;
   EXPECT_EQ(ours, want);
   return true;
 }
