@@ -1,7 +1,17 @@
+import atexit
 import hashlib
+import os
+import shutil
+import tempfile
 
-import pytest
-import torch
+# A fresh inductor cache per test run: the FX-graph cache is keyed by the traced code, not by the
+# schemas of lavin_fast's ops, so after a schema change a shared cache replayed the old call.
+_INDUCTOR_CACHE = tempfile.mkdtemp(prefix="lavin_fast_inductor_")
+os.environ["TORCHINDUCTOR_CACHE_DIR"] = _INDUCTOR_CACHE
+atexit.register(shutil.rmtree, _INDUCTOR_CACHE, ignore_errors=True)
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from lavin_fast import _C
 
