@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bench import machine
+from lavin_fast import machine
 from bench.timing import Budget, Harness
 
 BENCH_DIR = Path(__file__).resolve().parent

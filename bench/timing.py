@@ -7,7 +7,7 @@ import time
 
 import torch
 
-from bench.machine import ClockProbe
+from lavin_fast.machine import ClockProbe
 
 
 def cuda_synced_perf_counter():

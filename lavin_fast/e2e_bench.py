@@ -14,6 +14,7 @@ import time
 
 import torch
 
+from lavin_fast.machine import cpu_model, gpu_info
 from lavin_fast.models.jdit import JointLayout, LaVinDiT
 from lavin_fast.reference.jdit import LaVinDiT as RefDiT
 
@@ -46,13 +47,8 @@ def _models(cfg, device, seed=0):
 
 def device_info(device):
     info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    try:
-        from bench.machine import cpu_model, gpu_info
-        info["cpu"] = cpu_model()
-        info.update(gpu_info(device))
-    except ImportError:  # installed without the repository's bench/ folder
-        if str(device).startswith("cuda"):
-            info["gpu"] = torch.cuda.get_device_name()
+    info["cpu"] = cpu_model()
+    info.update(gpu_info(device))
     from lavin_fast.models.jdit import ops
     info["fused_ops"] = ops.FUSED
     return info

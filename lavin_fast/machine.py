@@ -1,4 +1,5 @@
-"""What the numbers were measured on: library versions, CPU, and (through NVML) the GPU.
+"""What the numbers were measured on: library versions, CPU, and (through NVML) the GPU. Part of the
+package (the `lavin-fast bench` report uses it; an installed package has no bench/ folder); bench/ reads it too.
 
 Everything here is best effort: a missing NVML library or GPU is recorded as such, never an error,
 so the same suite runs on this CPU-only machine and on a GPU box.
