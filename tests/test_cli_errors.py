@@ -10,12 +10,12 @@ import zlib
 import pytest
 import torch
 
-from jdit_cases import GOLDEN
 from lavin_fast.cli import main
 from lavin_fast.png import read_png, write_png
+from tests.jdit_cases import GOLDEN
+from tests.stvae_helpers import GOLDEN as STVAE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STVAE = "/work/shared/data/golden_stvae_small.safetensors"
 FAST = ["--steps", "1", "--size", "32", "--quiet"]
 
 

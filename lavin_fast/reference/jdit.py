@@ -1,4 +1,4 @@
-"""Reference J-DiT: the released LaVin-DiT architecture in plain PyTorch (../shared/spec/lavin_dit.md).
+"""Reference J-DiT: the released LaVin-DiT architecture in plain PyTorch (the project's LaVin-DiT spec).
 
 Written from the specification (the released source is not available here) and checked against the
 golden output the released code produced (tests/test_jdit_reference.py). Same parameter names as the
