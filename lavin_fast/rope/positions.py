@@ -8,23 +8,19 @@ import operator
 
 import torch
 
-_INT32_LIMIT = 2**31
-
 
 def _size(fn, name, v):
-    try:
-        n = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{fn}: argument '{name}' must be an integer, got {type(v).__name__}") from None
-    if n < 0:
-        raise ValueError(f"{fn}: argument '{name}' must be >= 0, got {n}")
-    return n
+    # The packing helpers' count check. Imported here, not at the top: lavin_fast.packing re-exports
+    # this module, so a top-level import of one of its modules would import this one in a cycle.
+    from lavin_fast.packing.checks import as_count
+    return as_count(fn, f"'{name}'", v)
 
 
 def _grid(fn, T, H, W, device):
+    from lavin_fast.packing.checks import INT32_LIMIT
     T, H, W = _size(fn, "T", T), _size(fn, "H", H), _size(fn, "W", W)
-    if T * H * W >= _INT32_LIMIT:
-        raise ValueError(f"{fn}: the grid's T * H * W must be < 2^31 = {_INT32_LIMIT} (int32 positions), got "
+    if T * H * W >= INT32_LIMIT:
+        raise ValueError(f"{fn}: the grid's T * H * W must be < 2^31 = {INT32_LIMIT} (int32 positions), got "
                          f"{T} * {H} * {W} = {T * H * W}")
     t = torch.arange(T, dtype=torch.int32, device=device)
     h = torch.arange(H, dtype=torch.int32, device=device)
@@ -51,8 +47,9 @@ def packed_grid_positions(shapes, device=None):
         if min(dims) < 0:
             raise ValueError(f"{fn}: argument 'shapes'[{i}] must hold sizes >= 0, got {tuple(dims)}")
         sizes.append(dims)
+    from lavin_fast.packing.checks import INT32_LIMIT
     total = sum(t * h * w for t, h, w in sizes)
-    if total >= _INT32_LIMIT:
+    if total >= INT32_LIMIT:
         raise ValueError(f"{fn}: argument 'shapes' must hold < 2^31 tokens in all (int32 positions and offsets), "
                          f"got {total}")
     grids = [_grid(fn, T, H, W, device) for T, H, W in sizes]
