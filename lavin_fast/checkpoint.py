@@ -2,6 +2,7 @@
 takes the configuration from the shapes (J-DiT: head_dim 72 as released unless told otherwise) or the
 file's `config` metadata (ST-VAE), and loads strictly."""
 
+import inspect
 import json
 import re
 
@@ -46,6 +47,10 @@ def load_stvae(path, dtype=None, device=None):
     from lavin_fast.models.stvae import AutoencoderKLSTVAE
     meta = safe_open(path, "pt").metadata() or {}
     cfg = json.loads(meta["config"]) if "config" in meta else {}
+    unknown = sorted(set(cfg) - set(inspect.signature(AutoencoderKLSTVAE).parameters))
+    if unknown:  # another model's file (a J-DiT's config names hidden_size, depth, ...)
+        raise ValueError(f"{path}: its config metadata names {unknown}, which the ST-VAE does not take "
+                         f"(is it an ST-VAE file?)")
     sd = strip_prefix({k: v for k, v in load_file(path).items()
                        if not k.startswith(("input.", "posterior.", "decoded"))})
     model = AutoencoderKLSTVAE(**cfg)

@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from jdit_cases import pair
-from lavin_fast.sampling import (RELEASED_GRID, InContextRequest, ProgressBars, sample, time_grid,
-                                 uniform_grid)
+from lavin_fast.sampling import (RELEASED_GRID, RELEASED_GRIDS, InContextRequest, grid_of_points, sample,
+                                 time_grid, uniform_grid)
 
 CFG = dict(hidden_size=144, depth=2, num_heads=2, kv_group=2)
 
@@ -32,6 +32,26 @@ def test_grids():
     assert time_grid(2) == (0.0, 0.5, 1.0) and time_grid("released") == RELEASED_GRID
     with pytest.raises(ValueError, match="increasing"):
         time_grid([0.0, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("points", [20, 30, 40])
+def test_released_grids(points):
+    """The release's three hand-made grids: N points, evenly spaced (to 4 decimals) up to 0.05, then a
+    tail with growing steps; --timesteps N means N points, N - 1 Euler steps."""
+    g = RELEASED_GRIDS[points]
+    assert grid_of_points(points) == g and len(g) == points and g[0] == 0.0 and g[-1] == 1.0
+    head = g[:g.index(0.05) + 1]
+    step = 0.05 / (len(head) - 1)
+    assert all(abs(v - i * step) <= 5e-5 for i, v in enumerate(head))  # written to 4 decimals
+    tail = [b - a for a, b in zip(g[len(head) - 1:], g[len(head):])]
+    assert all(d > 0 for d in tail) and tail[-1] > 10 * step
+    assert RELEASED_GRID == RELEASED_GRIDS[20] and RELEASED_GRID[1] == 0.0056  # the release's literal values
+
+
+def test_grid_of_other_point_counts_is_uniform():
+    assert grid_of_points(2) == (0.0, 1.0) and grid_of_points(5) == uniform_grid(4)
+    with pytest.raises(ValueError, match="at least 2 points"):
+        grid_of_points(1)
 
 
 def test_packed_cfg_equals_two_separate_forwards():
@@ -83,14 +103,19 @@ def test_sampling_with_vae_images_in_images_out():
     assert out[0].shape == (3, 32, 48) and torch.isfinite(out[0]).all()
 
 
-def test_progress_bars_one_per_request():
-    s = io.StringIO()
-    bars = ProgressBars(["request 0", "request 1"], 3, stream=s)
-    for _ in range(3):
-        bars.update([0, 1])
-    lines = s.getvalue().splitlines()
-    assert lines == [l for l in lines if l.endswith("s")] and len(lines) == 2
-    assert lines[0].startswith("request 0 [") and "3/3" in lines[0] and lines[1].startswith("request 1")
+def test_progress_is_a_tqdm_bar_on_terminals_only():
+    """progress=True: a tqdm bar of the Euler steps (count, rate); None (default): only on a terminal,
+    so logs and pipes stay clean; False: never."""
+    _, model = pair(CFG, seed=3)
+    reqs = _requests()[:2]
+    shown = io.StringIO()
+    sample(model, reqs, grid=3, progress=True, stream=shown, generator=torch.Generator().manual_seed(0))
+    text = shown.getvalue()
+    assert "sampling 2 requests" in text and "3/3" in text and ("step/s" in text or "s/step" in text), text
+    for progress in (None, False):
+        quiet = io.StringIO()  # not a terminal
+        sample(model, reqs, grid=3, progress=progress, stream=quiet, generator=torch.Generator().manual_seed(0))
+        assert quiet.getvalue() == ""
 
 
 def test_sampling_with_the_small_st_vae():

@@ -13,11 +13,11 @@ normalised as (z - 0.032470703125) * 1.08936170213 before the model and back aft
 from dataclasses import dataclass, field
 
 import torch
+from tqdm import tqdm
 
 from lavin_fast.models.jdit.layout import JointLayout
 from lavin_fast.reference.jdit import LATENT_CHANNELS, TOKEN_DIM, patchify, unpatchify
 from lavin_fast.sampling.grids import time_grid
-from lavin_fast.sampling.progress import ProgressBars
 
 LATENT_SHIFT = 0.032470703125
 LATENT_SCALE = 1.08936170213
@@ -144,13 +144,15 @@ class _TwoPassCFG:
 
 @torch.no_grad()
 def sample(model, requests, *, grid="released", cfg_scale=DEFAULT_CFG_SCALE, vae=None, generator=None,
-           noise=None, packed=True, progress=True, stream=None):
+           noise=None, packed=True, progress=None, stream=None):
     """Runs in-context inference for every request; returns one result per request: the predicted
     latent frame (16, h, w), or the decoded image (3, H, W) when a VAE is given.
 
     grid: "released" (20 points), an int N (uniform N steps) or explicit points; packed: one forward
     per step for all requests and both CFG branches (False: two forwards per request, as released);
-    noise: optional list of initial noise (1, h/2, w/2, 64) per request (else drawn from generator)."""
+    noise: optional list of initial noise (1, h/2, w/2, 64) per request (else drawn from generator);
+    progress: a tqdm bar of the Euler steps on `stream` (default stderr): None shows it on a terminal
+    only, True always, False never."""
     if not requests:
         return []
     ts = time_grid(grid)
@@ -159,11 +161,13 @@ def sample(model, requests, *, grid="released", cfg_scale=DEFAULT_CFG_SCALE, vae
         noise = [torch.randn(q.shape[1:], generator=generator).to(q)[None] for _, q in prepared]
     xs = [n.clone() for n in noise]
     runner = (_PackedCFG if packed else _TwoPassCFG)(model, prepared)
-    bars = ProgressBars([f"request {i}" for i in range(len(requests))], len(ts) - 1, stream, progress)
-    for t0, t1 in zip(ts[:-1], ts[1:]):
-        vs = runner.velocity(xs, t0, cfg_scale)
-        xs = [x + (t1 - t0) * v for x, v in zip(xs, vs)]
-        bars.update(range(len(xs)))
+    desc = f"sampling {len(requests)} request{'s' * (len(requests) > 1)}"
+    with tqdm(total=len(ts) - 1, desc=desc, unit="step", file=stream,
+              disable=None if progress is None else not progress) as bar:
+        for t0, t1 in zip(ts[:-1], ts[1:]):
+            vs = runner.velocity(xs, t0, cfg_scale)
+            xs = [x + (t1 - t0) * v for x, v in zip(xs, vs)]
+            bar.update()
     results = []
     for x in xs:
         z = denormalize_latent(unpatchify(x[None])[0, :, 0])
