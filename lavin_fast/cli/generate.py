@@ -228,7 +228,7 @@ def run(args):
         raise CliError(f"argument --output: cannot write {path}: {one_line(e)}") from e
     source = f"weights {args.weights}" if args.weights else "seeded small model, no weights"
     grid_name = "released" if args.steps in sampling.RELEASED_GRIDS else "uniform"
-    print(f"wrote {path} (J-DiT {cfg}, {source}, {len(pairs)} pairs, {width}x{height}, {grid_name} "
+    print(f"wrote {path} (J-DiT {cfg}, {source}, {len(pairs)} pair{'s' * (len(pairs) != 1)}, {width}x{height}, {grid_name} "
           f"{args.steps}-point grid ({args.steps - 1} Euler steps), cfg {args.cfg}, {dtype_name} on {device})")
     return 0
 
