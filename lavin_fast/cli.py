@@ -234,6 +234,8 @@ def build_parser():
     g.set_defaults(fn=cmd_generate)
     from lavin_fast.e2e_bench import add_bench_parser
     add_bench_parser(sub)
+    from lavin_fast.doctor import add_doctor_parser
+    add_doctor_parser(sub)
     return p
 
 
