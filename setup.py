@@ -92,6 +92,26 @@ ext = Extension(
 )
 
 
+def build_info_text():
+    """lavin_fast/_build_info.py: what the extension was built for, which `lavin-fast doctor` reports
+    (the .so's fatbin names its GPU architectures only to cuobjdump)."""
+    arch_flags = None
+    if WITH_CUDA:
+        try:  # torch's own reading of TORCH_CUDA_ARCH_LIST: the -gencode flags it gives nvcc
+            arch_flags = cpp_extension._get_cuda_arch_flags(nvcc_flags)
+        except (AttributeError, TypeError):  # private: a later torch may rename it; doctor says "unknown"
+            pass
+    values = {
+        "TORCH_VERSION": str(torch.__version__),
+        "TORCH_CUDA": torch.version.cuda,
+        "CUDA_COMPILED": WITH_CUDA,
+        "TORCH_CUDA_ARCH_LIST": os.environ["TORCH_CUDA_ARCH_LIST"] if WITH_CUDA else None,
+        "CUDA_ARCH_FLAGS": arch_flags,
+    }
+    return ("# Written by setup.py next to lavin_fast._C when it built it (not tracked): what that build was for.\n"
+            + "".join(f"{k} = {v!r}\n" for k, v in values.items()))
+
+
 class IsaBuildExt(cpp_extension.BuildExtension):
     """BuildExtension plus the per-ISA CPU kernel objects, compiled by a ninja file of their own (the
     torch build writes one flag set for all sources) with header dependency tracking, so rebuilds are
@@ -103,6 +123,16 @@ class IsaBuildExt(cpp_extension.BuildExtension):
         # build_ext --inplace): pip's editable builds would otherwise compile in a fresh temporary
         # directory each time, and nvcc makes that minutes.
         self.build_temp = os.path.join(ROOT, "build", "temp")
+
+    def run(self):
+        super().run()
+        # After a successful build (BuildExtension always runs it: ninja decides what is stale, a
+        # changed TORCH_CUDA_ARCH_LIST included), next to the extension: in the package for in-place
+        # and editable builds, in build_lib (and so in the wheel) otherwise.
+        for e in self.extensions:
+            path = os.path.join(os.path.dirname(self.get_ext_fullpath(e.name)), "_build_info.py")
+            with open(path, "w") as f:
+                f.write(build_info_text())
 
     def build_extensions(self):
         for e in self.extensions:

@@ -8,10 +8,14 @@ _BUILD_HINT = (
 )
 
 
+class ExtensionUnavailable(ImportError):
+    """lavin_fast._C is not built or does not import; the message says how to build it."""
+
+
 def load():
-    """Returns the extension module, or raises ImportError saying how to build it."""
+    """Returns the extension module, or raises ExtensionUnavailable (an ImportError) saying how to build it."""
     try:
         from lavin_fast import _C
     except ImportError as e:
-        raise ImportError(f"{_BUILD_HINT}\n(import failed: {e})") from e
+        raise ExtensionUnavailable(f"{_BUILD_HINT}\n(import failed: {e})") from e
     return _C

@@ -15,8 +15,10 @@ import time
 import torch
 
 from lavin_fast.machine import cpu_model, gpu_info
-from lavin_fast.models.jdit import JointLayout, LaVinDiT
 from lavin_fast.reference.jdit import LaVinDiT as RefDiT
+
+# lavin_fast.models needs the compiled extension, so it is imported where used: the CLI's parser
+# imports this module, and `lavin-fast doctor` must start without the extension.
 
 BENCH_CONFIG = dict(hidden_size=576, depth=2, num_heads=8, kv_group=4)
 
@@ -34,6 +36,7 @@ def _timed(fn, repeats):
 
 
 def _models(cfg, device, seed=0):
+    from lavin_fast.models.jdit import LaVinDiT
     torch.manual_seed(seed)
     ref = RefDiT(**cfg)
     with torch.no_grad():  # non-trivial modulation so nothing is skipped or cancels
@@ -56,6 +59,7 @@ def device_info(device):
 
 def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False):
     """One CFG step of one request: condition 2N+1 frames, unconditional 2, target 1."""
+    from lavin_fast.models.jdit import JointLayout
     t_c = 2 * pairs + 1
     cond = torch.randn(1, t_c, grid, grid, 64, device=device)
     uncond = torch.cat([torch.zeros_like(cond[:, :1]), cond[:, -1:]], 1)

@@ -4,6 +4,7 @@
   lavin-fast generate --task-dir template/depth_estimation --query q.png --output out.png \\
       --weights jdit.safetensors --vae vae.safetensors  # the released inference.py, same options
   lavin-fast bench                                   # step latency table (see docs/jdit.md)
+  lavin-fast doctor                                  # what the build supports on this machine
 
 A user error (a missing file, bad weights, a bad number) is one line on stderr and exit status 2;
 --debug shows the traceback instead.
@@ -16,11 +17,13 @@ from lavin_fast.cli.args import CliError, Parser
 
 def build_parser():
     from lavin_fast.cli.generate import add_generate_parser
+    from lavin_fast.doctor import add_doctor_parser
     from lavin_fast.e2e_bench import add_bench_parser
     p = Parser(prog="lavin-fast", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     add_generate_parser(sub)
     add_bench_parser(sub)
+    add_doctor_parser(sub)
     return p
 
 
