@@ -119,10 +119,11 @@ def with_backends(names, values=((),)):
 ATTENTION_BACKENDS = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
-def run_isa_variant(isa, script):
-    """Runs `script` in a subprocess whose CPU kernels are the `isa` variant (DEFAULT, AVX2, AVX512:
-    ATEN_CPU_CAPABILITY picks them once per process). The script prints the variant it got
-    (`_C.cpu_isa()`), then "ok" once its checks pass. Skips variants this CPU or build lacks."""
+def run_isa_variant(isa, check):
+    """Runs tests.isa_checks.<check>() in a subprocess whose CPU kernels are the `isa` variant (DEFAULT,
+    AVX2, AVX512: ATEN_CPU_CAPABILITY picks them once per process), outputs poisoned. The subprocess
+    prints the variant it got (`_C.cpu_isa()`), then "ok" once the check passes. Skips variants this
+    CPU or build lacks."""
     from lavin_fast import _C
     if isa != "DEFAULT" and _C.cpu_isa() == "DEFAULT":
         pytest.skip("this CPU (or build) has no vector variants")
@@ -130,7 +131,9 @@ def run_isa_variant(isa, script):
         pytest.skip("this CPU has no AVX-512")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, ATEN_CPU_CAPABILITY=isa.lower(), PYTHONPATH=root)
-    r = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
+    program = ("from lavin_fast import _C; from tests import isa_checks; _C.set_poison_outputs(True); "
+               f"print(_C.cpu_isa()); isa_checks.{check}(); print('ok')")
+    r = subprocess.run([sys.executable, "-c", program], cwd=root, env=env, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split() == [isa, "ok"], r.stdout
