@@ -13,13 +13,20 @@ import torch
 
 from lavin_fast._fake import register_fake
 from lavin_fast._native import load
-from lavin_fast.reference.rope import default_sections
 
 load()
 _ops = torch.ops.lavin_fast
 
 _FLOATS = (torch.float32, torch.bfloat16, torch.float16)
 _MAX_HEAD_DIM = 256
+
+
+def default_sections(head_dim):
+    """Equal thirds (t, h, w), each even: head_dim must be a multiple of 6 (72 -> 24/24/24)."""
+    if head_dim % 6 != 0:
+        raise ValueError(f"head_dim = {head_dim} is not a multiple of 6, so it has no default split into "
+                         "three even sections: pass 'sections' (3 even sizes summing to head_dim)")
+    return [head_dim // 3] * 3
 
 
 # ---- fake (meta) kernels ----
