@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import torch
 
 from lavin_fast.packing.checks import INT32_LIMIT, check_lengths, check_offsets
-from lavin_fast.packing.positions import packed_grid_positions
+from lavin_fast.rope.positions import packed_grid_positions
 
 
 def cu_seqlens_of(lengths, device=None):
