@@ -13,9 +13,12 @@ import statistics
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lavin_fast.machine import cpu_model, gpu_info
 from lavin_fast.models.jdit import JointLayout, LaVinDiT
+# The reference J-DiT is what this bench measures lavin_fast against (the "reference eager" and
+# torch.compile baselines): the one place product code may import lavin_fast.reference.
 from lavin_fast.reference.jdit import LaVinDiT as RefDiT
 
 BENCH_CONFIG = dict(hidden_size=576, depth=2, num_heads=8, kv_group=4)
@@ -49,9 +52,24 @@ def device_info(device):
     info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     info["cpu"] = cpu_model()
     info.update(gpu_info(device))
-    from lavin_fast.models.jdit import ops
-    info["fused_ops"] = ops.FUSED
     return info
+
+
+def fused_ops(fast, device):
+    """The lavin_fast operators one forward of `fast` runs, in first-call order ("linear+..."): the
+    fused kernels behind the lavin_fast rows, found by running the model rather than listed by hand."""
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.namespace == "lavin_fast" and func._opname not in seen:
+                seen.append(func._opname)
+            return func(*args, **(kwargs or {}))
+
+    tokens = torch.randn(1, 1, 2, 2, 64, device=device)
+    with torch.no_grad(), Record():
+        fast(tokens, torch.full((1,), 0.5, device=device), tokens)
+    return "+".join(seen)
 
 
 def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False):
@@ -113,6 +131,7 @@ def run(args):
     cfg["num_heads"] = cfg["hidden_size"] // 72
     ref, fast = _models(cfg, device)
     info = device_info(device)
+    info["fused_ops"] = fused_ops(fast, device)
     lines = [f"lavin-fast bench: J-DiT {cfg} (head_dim 72), fp32, {device}",
              "  " + ", ".join(f"{k}={v}" for k, v in info.items())]
     rows, tokens = bench_cfg_step(ref, fast, args.pairs, args.grid, args.repeats, not args.no_compile, device,
