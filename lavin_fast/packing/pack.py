@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 import torch
 
-from lavin_fast.packing.checks import INT32_LIMIT, check_lengths, check_offsets
+from lavin_fast._checks import INT32_LIMIT
+from lavin_fast.packing.checks import check_lengths, check_offsets
 from lavin_fast.rope.positions import packed_grid_positions
 
 
