@@ -12,6 +12,8 @@ import inspect
 
 import torch
 
+from lavin_fast._checks import check_device
+
 
 def _tensors(name, value):
     if isinstance(value, torch.Tensor):
@@ -29,9 +31,8 @@ def check_one_device(op, arguments):
         for tname, t in _tensors(name, value):
             if ref is None:
                 ref_name, ref = tname, t
-            elif t.device != ref.device:
-                raise ValueError(f"{op}: argument '{tname}' must be on {ref.device} (the device of '{ref_name}'), "
-                                 f"got {t.device}")
+            else:
+                check_device(op, tname, t, ref, ref_name)
 
 
 def register_fake(qualname):

@@ -13,12 +13,12 @@ import statistics
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from lavin_fast.machine import cpu_model, gpu_info
-from lavin_fast.reference.jdit import LaVinDiT as RefDiT
-
-# lavin_fast.models needs the compiled extension, so it is imported where used: the CLI's parser
-# imports this module, and `lavin-fast doctor` must start without the extension.
+# lavin_fast.models (and the reference, which shares its token format) need the compiled extension,
+# so they are imported where used: the CLI's parser imports this module, and `lavin-fast doctor` must
+# start without the extension.
 
 BENCH_CONFIG = dict(hidden_size=576, depth=2, num_heads=8, kv_group=4)
 
@@ -38,6 +38,9 @@ def _timed(fn, repeats):
 def _models(cfg, device, seed=0):
     from lavin_fast.models.jdit import LaVinDiT
     torch.manual_seed(seed)
+    # The reference J-DiT is what this bench measures lavin_fast against (the "reference eager" and
+    # torch.compile baselines): the one place product code may import lavin_fast.reference.
+    from lavin_fast.reference.jdit import LaVinDiT as RefDiT
     ref = RefDiT(**cfg)
     with torch.no_grad():  # non-trivial modulation so nothing is skipped or cancels
         for name, p in ref.named_parameters():
@@ -52,9 +55,24 @@ def device_info(device):
     info = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads()}
     info["cpu"] = cpu_model()
     info.update(gpu_info(device))
-    from lavin_fast.models.jdit import ops
-    info["fused_ops"] = ops.FUSED
     return info
+
+
+def fused_ops(fast, device):
+    """The lavin_fast operators one forward of `fast` runs, in first-call order ("linear+..."): the
+    fused kernels behind the lavin_fast rows, found by running the model rather than listed by hand."""
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.namespace == "lavin_fast" and func._opname not in seen:
+                seen.append(func._opname)
+            return func(*args, **(kwargs or {}))
+
+    tokens = torch.randn(1, 1, 2, 2, 64, device=device)
+    with torch.no_grad(), Record():
+        fast(tokens, torch.full((1,), 0.5, device=device), tokens)
+    return "+".join(seen)
 
 
 def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False):
@@ -117,6 +135,7 @@ def run(args):
     cfg["num_heads"] = cfg["hidden_size"] // 72
     ref, fast = _models(cfg, device)
     info = device_info(device)
+    info["fused_ops"] = fused_ops(fast, device)
     lines = [f"lavin-fast bench: J-DiT {cfg} (head_dim 72), fp32, {device}",
              "  " + ", ".join(f"{k}={v}" for k, v in info.items())]
     rows, tokens = bench_cfg_step(ref, fast, args.pairs, args.grid, args.repeats, not args.no_compile, device,

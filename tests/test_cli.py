@@ -155,6 +155,9 @@ def test_bench_tiny(capsys):
     for row in ("reference eager, two passes", "lavin_fast, packed CFG", "lavin_fast packed ",
                 "padded to the largest", "fused_ops="):
         assert row in text, text
+    # fused_ops= names the lavin_fast operators the timed model ran (recorded, not a fixed list).
+    ran = text.split("fused_ops=")[1].split()[0].split("+")
+    assert {"varlen_attention", "qk_norm_rope", "rms_norm_modulate", "gated_rms_residual", "linear"} <= set(ran), text
 
 
 def test_module_entry_point_and_script_declared():

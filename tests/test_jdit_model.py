@@ -127,6 +127,16 @@ def test_dropin_small_modules_match_reference():
     torch.testing.assert_close(pq[1], rq)
 
 
+def test_timestep_embedding_equals_the_reference_formula():
+    # The product states the reference's formula again (the reference stays the spec): bit for bit.
+    from lavin_fast.models.jdit.layers import timestep_embedding
+    t = torch.rand(5)
+    for tt, dim in ((t, 256), (t.double(), 256), (t, 7), (t.half(), 16)):
+        got, want = timestep_embedding(tt, dim), ref_jdit.timestep_embedding(tt, dim)
+        assert got.dtype == want.dtype and torch.equal(got, want)
+    assert TimestepEmbedder.timestep_embedding is timestep_embedding
+
+
 def test_bad_input_errors():
     model = LaVinDiT(144, 1, 2, 2)
     with pytest.raises(ValueError, match=r"must be \(B, T, H, W, 64\)"):

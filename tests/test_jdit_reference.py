@@ -3,7 +3,8 @@
 import torch
 
 from jdit_cases import golden
-from lavin_fast.reference.jdit import LaVinDiT, patchify, unpatchify
+from lavin_fast.models.jdit.patches import patchify, unpatchify
+from lavin_fast.reference.jdit import LaVinDiT
 
 
 def test_reference_matches_golden():
@@ -27,6 +28,7 @@ def test_reference_float64_agrees_with_float32_golden():
 
 
 def test_patchify_layout_and_inverse():
+    # The token layout both J-DiTs share (lavin_fast.models.jdit.patches), checked on its own here.
     z = torch.randn(2, 16, 3, 6, 10)
     tok = patchify(z)
     assert tok.shape == (2, 3, 3, 5, 64)

@@ -72,7 +72,7 @@ def test_flow_matching_loss_on_packed_batch():
     loss, _ = flow_matching_loss(fast, conds, data, t=t, noise=noise)
     loss.backward()
     # The same loss computed sample by sample with the reference model.
-    from lavin_fast.reference.jdit import patchify
+    from lavin_fast.models.jdit.patches import patchify
     want = 0
     for i in range(3):
         x_t = t[i] * data[i] + (1 - t[i]) * noise[i]

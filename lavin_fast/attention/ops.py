@@ -12,15 +12,13 @@ import operator
 
 import torch
 
+from lavin_fast._checks import FLOATS, check_device, check_dtype_of, check_shape, check_tensor, fail
 from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 from lavin_fast.attention.tile_mask import TileMask
 
 load()
 _ops = torch.ops.lavin_fast
-
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
-
 
 # ---- fake (meta) kernels: shapes only; the native kernels check values ----
 
@@ -86,24 +84,7 @@ class _DeterministicVarlenAttention(torch.autograd.Function):
 # Shapes, dtypes and devices only (they trace under torch.compile); the native op repeats them and
 # also checks the values of cu_seqlens (on the CPU) against the totals and max_seqlen.
 
-def _dtype_str(t):
-    return str(t.dtype).removeprefix("torch.") if isinstance(t, torch.Tensor) else type(t).__name__
-
-
-def _fail(cls, msg):
-    raise cls(f"lavin_fast.varlen_attention: {msg}")
-
-
-def _check_tensor(name, t, dtypes, dims, layout, device):
-    if not isinstance(t, torch.Tensor):
-        _fail(TypeError, f"argument '{name}' must be a Tensor, got {type(t).__name__}")
-    if t.dtype not in dtypes:
-        allowed = " or ".join(str(d).removeprefix("torch.") for d in dtypes)
-        _fail(TypeError, f"argument '{name}' must have dtype {allowed}, got {_dtype_str(t)}")
-    if t.dim() != dims:
-        _fail(ValueError, f"argument '{name}' must be {dims}-D {layout}, got shape {tuple(t.shape)}")
-    if device is not None and t.device != device:
-        _fail(ValueError, f"argument '{name}' must be on {device} (the device of 'q'), got {t.device}")
+_OP = "lavin_fast.varlen_attention"
 
 
 def _seqlen(name, m):
@@ -111,60 +92,56 @@ def _seqlen(name, m):
     Under torch.compile an int input is symbolic: it must reach the op untouched (operator.index or a
     comparison in Python would specialise the graph on its value), so its sign goes to torch._check."""
     if isinstance(m, bool) or not hasattr(type(m), "__index__"):
-        _fail(TypeError, f"argument '{name}' must be an int (any integral type), got {type(m).__name__}")
+        fail(_OP, TypeError, f"argument '{name}' must be an int (any integral type), got {type(m).__name__}")
     if not isinstance(m, (int, torch.SymInt)):
         m = operator.index(m)
     if torch.compiler.is_compiling() or isinstance(m, torch.SymInt):
-        torch._check(m >= 0, lambda: f"lavin_fast.varlen_attention: argument '{name}' must be >= 0")
+        torch._check(m >= 0, lambda: f"{_OP}: argument '{name}' must be >= 0")
     elif m < 0:
-        _fail(ValueError, f"argument '{name}' must be >= 0, got {m}")
+        fail(_OP, ValueError, f"argument '{name}' must be >= 0, got {m}")
     return m
 
 
 def _check_args(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, frame_ids_q,
                 frame_ids_k, tile_mask):
-    _check_tensor("q", q, _FLOATS, 3, "(total_q, H, D)", None)
+    on_q = (q, "q")
+    check_tensor(_OP, "q", q, FLOATS, dims=3, layout="(total_q, H, D)")
     for name, t in (("k", k), ("v", v)):
-        if isinstance(t, torch.Tensor) and t.dtype != q.dtype:
-            _fail(TypeError, f"argument '{name}' must have the dtype of 'q' ({_dtype_str(q)}), got {_dtype_str(t)}")
-        _check_tensor(name, t, (q.dtype,), 3, "(total_k, H_kv, D)", q.device)
+        if isinstance(t, torch.Tensor):
+            check_dtype_of(_OP, name, t, q, "q")
+        check_tensor(_OP, name, t, (q.dtype,), dims=3, layout="(total_k, H_kv, D)", like=on_q)
     H, D = q.shape[1], q.shape[2]
     if H < 1 or D < 1:  # before the default softmax_scale 1 / sqrt(D)
-        _fail(ValueError, f"argument 'q' must have H >= 1 heads and head_dim D >= 1, got shape {tuple(q.shape)}")
+        fail(_OP, ValueError, f"argument 'q' must have H >= 1 heads and head_dim D >= 1, got shape {tuple(q.shape)}")
     if k.shape[2] != D:
-        _fail(ValueError, f"argument 'k' must have shape (total_k, H_kv, D) with D = q.shape[2] = {D}, "
-                          f"got {tuple(k.shape)}")
+        fail(_OP, ValueError, f"argument 'k' must have shape (total_k, H_kv, D) with D = q.shape[2] = {D}, "
+                              f"got {tuple(k.shape)}")
     if v.shape != k.shape:
-        _fail(ValueError, f"argument 'v' must have the shape of 'k' {tuple(k.shape)}, got {tuple(v.shape)}")
+        fail(_OP, ValueError, f"argument 'v' must have the shape of 'k' {tuple(k.shape)}, got {tuple(v.shape)}")
     if k.shape[1] < 1 or H % k.shape[1] != 0:
-        _fail(ValueError, f"the number of query heads H = q.shape[1] = {H} must be a multiple of the "
-                          f"number of KV heads H_kv = k.shape[1] = {k.shape[1]}")
+        fail(_OP, ValueError, f"the number of query heads H = q.shape[1] = {H} must be a multiple of the "
+                              f"number of KV heads H_kv = k.shape[1] = {k.shape[1]}")
     for name, t in (("cu_seqlens_q", cu_seqlens_q), ("cu_seqlens_k", cu_seqlens_k)):
-        _check_tensor(name, t, (torch.int32,), 1, "(S + 1,)", q.device)
+        check_tensor(_OP, name, t, (torch.int32,), dims=1, layout="(S + 1,)", like=on_q)
     if cu_seqlens_q.shape != cu_seqlens_k.shape:
-        _fail(ValueError, f"argument 'cu_seqlens_k' must have the length of 'cu_seqlens_q' (S + 1 = "
-                          f"{cu_seqlens_q.shape[0]}), got {cu_seqlens_k.shape[0]}")
+        fail(_OP, ValueError, f"argument 'cu_seqlens_k' must have the length of 'cu_seqlens_q' (S + 1 = "
+                              f"{cu_seqlens_q.shape[0]}), got {cu_seqlens_k.shape[0]}")
     if (frame_ids_q is None) != (frame_ids_k is None):
-        _fail(ValueError, "arguments 'frame_ids_q' and 'frame_ids_k' must be given together")
+        fail(_OP, ValueError, "arguments 'frame_ids_q' and 'frame_ids_k' must be given together")
     if frame_ids_q is not None:
         for name, t, total, layout in (("frame_ids_q", frame_ids_q, q.shape[0], "(total_q,)"),
                                        ("frame_ids_k", frame_ids_k, k.shape[0], "(total_k,)")):
-            _check_tensor(name, t, (torch.int32,), 1, layout, q.device)
-            if t.shape[0] != total:
-                _fail(ValueError, f"argument '{name}' must have shape {layout} = ({total},), got "
-                                  f"{tuple(t.shape)}")
+            check_tensor(_OP, name, t, (torch.int32,), dims=1, layout=layout, like=on_q)
+            check_shape(_OP, name, t, (total,), layout)
     if tile_mask is not None:
         if not isinstance(tile_mask, TileMask):
-            _fail(TypeError, "argument 'tile_mask' must be a lavin_fast.attention.TileMask, got "
-                             f"{type(tile_mask).__name__}")
+            fail(_OP, TypeError, "argument 'tile_mask' must be a lavin_fast.attention.TileMask, got "
+                                 f"{type(tile_mask).__name__}")
         expected = (cu_seqlens_q.shape[0] - 1,
                     *TileMask.num_tiles(max_seqlen_q, max_seqlen_k, tile_mask.tile_q, tile_mask.tile_k))
-        if tuple(tile_mask.mask.shape) != expected:
-            _fail(ValueError, "argument 'tile_mask' must have shape (S, ceil(max_seqlen_q / tile_q), "
-                              f"ceil(max_seqlen_k / tile_k)) = {expected}, got {tuple(tile_mask.mask.shape)}")
-        if tile_mask.mask.device != q.device:
-            _fail(ValueError, f"argument 'tile_mask' must be on {q.device} (the device of 'q'), got "
-                              f"{tile_mask.mask.device}")
+        check_shape(_OP, "tile_mask", tile_mask.mask, expected,
+                    "(S, ceil(max_seqlen_q / tile_q), ceil(max_seqlen_k / tile_k))")
+        check_device(_OP, "tile_mask", tile_mask.mask, q, "q")
 
 
 def _distinct(args):

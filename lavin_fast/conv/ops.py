@@ -8,6 +8,7 @@ H_out = (H + 2 p_h - k_h) // s_h + 1 (W alike). fp32, bf16, fp16 (and float64 on
 import torch
 from torch._prims_common import suggest_memory_format
 
+from lavin_fast._checks import check_dim, check_dtype, check_dtype_of, check_is_tensor, check_shape, fail
 from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 
@@ -81,7 +82,7 @@ def _triple(v, name):
         return [v, v, v]
     v = list(v)
     if len(v) != 3 or not all(isinstance(i, int) for i in v):
-        raise ValueError(f"{_OP}: argument '{name}' must be an int or 3 ints (s_t, s_h, s_w), got {v}")
+        fail(_OP, ValueError, f"argument '{name}' must be an int or 3 ints (s_t, s_h, s_w), got {v}")
     return v
 
 
@@ -90,37 +91,26 @@ def _pair(v, name):
         return [v, v]
     v = list(v)
     if len(v) != 2 or not all(isinstance(i, int) for i in v):
-        raise ValueError(f"{_OP}: argument '{name}' must be an int or 2 ints (p_h, p_w), got {v}")
+        fail(_OP, ValueError, f"argument '{name}' must be an int or 2 ints (p_h, p_w), got {v}")
     return v
 
 
 def _check(x, weight, bias, cache, temporal_pad):
     for name, t in (("x", x), ("weight", weight)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{_OP}: argument '{name}' must be a Tensor, got {type(t).__name__}")
-    if x.dim() != 5:
-        raise ValueError(f"{_OP}: argument 'x' must be 5-D (N, C, T, H, W), got shape {tuple(x.shape)}")
-    if weight.dim() != 5:
-        raise ValueError(f"{_OP}: argument 'weight' must be 5-D (O, C, k_t, k_h, k_w), got shape "
-                         f"{tuple(weight.shape)}")
-    if x.dtype not in _DTYPES:
-        raise TypeError(f"{_OP}: argument 'x' must have dtype float32 or bfloat16 or float16 or float64, "
-                        f"got {str(x.dtype).removeprefix('torch.')}")
+        check_is_tensor(_OP, name, t)
+    check_dim(_OP, "x", x, 5, "(N, C, T, H, W)")
+    check_dim(_OP, "weight", weight, 5, "(O, C, k_t, k_h, k_w)")
+    check_dtype(_OP, "x", x, _DTYPES)
     for name, t in (("weight", weight), ("bias", bias), ("cache", cache)):
-        if t is not None and t.dtype != x.dtype:
-            raise TypeError(f"{_OP}: argument '{name}' must have the dtype of 'x' "
-                            f"({str(x.dtype).removeprefix('torch.')}), got {str(t.dtype).removeprefix('torch.')}")
+        if t is not None:
+            check_dtype_of(_OP, name, t, x, "x")
     if any(not 1 <= k <= _MAX_KERNEL for k in weight.shape[2:]):
-        raise ValueError(f"{_OP}: kernel sizes must be in [1, {_MAX_KERNEL}], got weight shape "
-                         f"{tuple(weight.shape)}")
+        fail(_OP, ValueError, f"kernel sizes must be in [1, {_MAX_KERNEL}], got weight shape {tuple(weight.shape)}")
     if temporal_pad not in ("replicate", "zeros"):
-        raise ValueError(f"{_OP}: argument 'temporal_pad' must be \"replicate\" or \"zeros\", got {temporal_pad!r}")
+        fail(_OP, ValueError, f"argument 'temporal_pad' must be \"replicate\" or \"zeros\", got {temporal_pad!r}")
     if cache is not None:
         n, c, _, h, w = x.shape
-        expected = (n, c, weight.shape[2] - 1, h, w)
-        if tuple(cache.shape) != expected:
-            raise ValueError(f"{_OP}: argument 'cache' must have shape (N, C, k_t - 1, H, W) = {expected}, "
-                             f"got {tuple(cache.shape)}")
+        check_shape(_OP, "cache", cache, (n, c, weight.shape[2] - 1, h, w), "(N, C, k_t - 1, H, W)")
 
 
 def causal_conv3d(x, weight, bias=None, stride=1, spatial_padding=0, temporal_pad="replicate", cache=None,

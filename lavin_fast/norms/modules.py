@@ -5,6 +5,7 @@ import numbers
 import torch
 from torch import nn
 
+from lavin_fast._checks import dtype_name
 from lavin_fast.norms.ops import gated_rms_residual, rms_norm, rms_norm_modulate
 
 
@@ -97,15 +98,14 @@ class JDiTModulation(nn.Sequential):
         linear = self[1]
         hidden = linear.in_features
         if not isinstance(c, torch.Tensor) or not c.is_floating_point() or c.dim() < 1 or c.shape[-1] != hidden:
-            got = (f"dtype {str(c.dtype).removeprefix('torch.')} and shape {tuple(c.shape)}"
+            got = (f"dtype {dtype_name(c)} and shape {tuple(c.shape)}"
                    if isinstance(c, torch.Tensor) else type(c).__name__)
             raise ValueError(f"JDiTModulation: argument 'c' must be a floating-point tensor (..., hidden_size) "
                              f"with hidden_size = {hidden}, got {got}")
         for name, p, shape in (("weight", linear.weight, (4 * hidden, hidden)), ("bias", linear.bias, (4 * hidden,))):
             if p.device != c.device or (p.dtype != c.dtype and not torch.is_autocast_enabled(c.device.type)):
                 raise TypeError(f"JDiTModulation: parameter '{name}' must have the dtype and device of argument 'c' "
-                                f"({str(c.dtype).removeprefix('torch.')} on {c.device}), got "
-                                f"{str(p.dtype).removeprefix('torch.')} on {p.device}")
+                                f"({dtype_name(c)} on {c.device}), got {dtype_name(p)} on {p.device}")
             if tuple(p.shape) != shape:
                 raise ValueError(f"JDiTModulation: parameter '{name}' must have shape {shape}, got {tuple(p.shape)}")
         return super().forward(c).chunk(4, dim=-1)

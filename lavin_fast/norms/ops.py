@@ -9,6 +9,7 @@ Per-sample tensors and norm weights may be fp32 or any of the activation dtypes.
 
 import torch
 
+from lavin_fast._checks import check_device, check_dim, check_dtype, check_shape, check_tensor, fail
 from lavin_fast._fake import register_fake
 from lavin_fast._native import load
 
@@ -118,49 +119,21 @@ torch.library.register_autograd("lavin_fast::gated_rms_residual", _gated_bwd,
 # Shapes, dtypes and devices only (they trace under torch.compile); the native kernels repeat them
 # and also check the values of cu_seqlens.
 
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+def _check_param(fn, name, t, x, x_name, shape, layout):
+    check_tensor(fn, name, t, like=(x, x_name))
+    check_shape(fn, name, t, shape, layout)
 
 
-def _check_float(op, name, t):
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"lavin_fast.{op}: argument '{name}' must be a Tensor, got {type(t).__name__}")
-    if t.dtype not in _FLOATS:
-        raise TypeError(f"lavin_fast.{op}: argument '{name}' must have dtype float32 or bfloat16 or "
-                        f"float16, got {str(t.dtype).removeprefix('torch.')}")
-
-
-def _check_device(op, name, t, x, x_name):
-    if t.device != x.device:
-        raise ValueError(f"lavin_fast.{op}: argument '{name}' must be on {x.device} (the device of "
-                         f"'{x_name}'), got {t.device}")
-
-
-def _check_param(op, name, t, x, x_name, shape, layout):
-    _check_float(op, name, t)
-    _check_device(op, name, t, x, x_name)
-    if tuple(t.shape) != tuple(shape):
-        raise ValueError(f"lavin_fast.{op}: argument '{name}' must have shape {layout} = "
-                         f"{tuple(shape)}, got {tuple(t.shape)}")
-
-
-def _num_samples(op, x, x_name, cu_seqlens):
+def _num_samples(fn, x, x_name, cu_seqlens):
     """S for packed input (x (T, D) + cu_seqlens (S + 1,)), B for padded input (x (B, L, D))."""
     if cu_seqlens is None:
-        if x.dim() != 3:
-            raise ValueError(f"lavin_fast.{op}: argument '{x_name}' must be 3-D (B, L, D) without "
-                             f"cu_seqlens, got shape {tuple(x.shape)}")
+        check_dim(fn, x_name, x, 3, "(B, L, D) without cu_seqlens")
         return x.shape[0], "(B, D)"
-    if not isinstance(cu_seqlens, torch.Tensor) or cu_seqlens.dtype != torch.int32:
-        got = (str(cu_seqlens.dtype).removeprefix("torch.") if isinstance(cu_seqlens, torch.Tensor)
-               else type(cu_seqlens).__name__)
-        raise TypeError(f"lavin_fast.{op}: argument 'cu_seqlens' must have dtype int32, got {got}")
+    check_dtype(fn, "cu_seqlens", cu_seqlens, (torch.int32,))
     if cu_seqlens.dim() != 1 or cu_seqlens.shape[0] < 1:
-        raise ValueError(f"lavin_fast.{op}: argument 'cu_seqlens' must be 1-D (S + 1,), got shape "
-                         f"{tuple(cu_seqlens.shape)}")
-    _check_device(op, "cu_seqlens", cu_seqlens, x, x_name)
-    if x.dim() != 2:
-        raise ValueError(f"lavin_fast.{op}: argument '{x_name}' must be 2-D (T, D) when cu_seqlens is "
-                         f"given, got shape {tuple(x.shape)}")
+        fail(fn, ValueError, f"argument 'cu_seqlens' must be 1-D (S + 1,), got shape {tuple(cu_seqlens.shape)}")
+    check_device(fn, "cu_seqlens", cu_seqlens, x, x_name)
+    check_dim(fn, x_name, x, 2, "(T, D) when cu_seqlens is given")
     return cu_seqlens.shape[0] - 1, "(S, D) with S = len(cu_seqlens) - 1"
 
 
@@ -179,9 +152,10 @@ def rms_norm(x, weight=None, eps=1e-6):
 
     x: (..., D); weight: (D,) or None. Returns a tensor shaped and typed like x.
     """
-    _check_float("rms_norm", "x", x)
+    fn = "lavin_fast.rms_norm"
+    check_tensor(fn, "x", x)
     if weight is not None:
-        _check_param("rms_norm", "weight", weight, x, "x", x.shape[-1:], "(D,) with D = x.shape[-1]")
+        _check_param(fn, "weight", weight, x, "x", x.shape[-1:], "(D,) with D = x.shape[-1]")
     return _ops.rms_norm(x, weight, eps)[0]
 
 
@@ -191,14 +165,14 @@ def rms_norm_modulate(x, scale, shift=None, eps=1e-6, cu_seqlens=None):
     padded: x (B, L, D), scale/shift (B, D) or (B, 1, D);
     packed: x (T, D), cu_seqlens (S + 1,) int32, scale/shift (S, D).
     """
-    op = "rms_norm_modulate"
-    _check_float(op, "x", x)
+    fn = "lavin_fast.rms_norm_modulate"
+    check_tensor(fn, "x", x)
     scale = _per_sample(scale, x, cu_seqlens)
     shift = _per_sample(shift, x, cu_seqlens)
-    n, layout = _num_samples(op, x, "x", cu_seqlens)
-    _check_param(op, "scale", scale, x, "x", (n, x.shape[-1]), layout)
+    n, layout = _num_samples(fn, x, "x", cu_seqlens)
+    _check_param(fn, "scale", scale, x, "x", (n, x.shape[-1]), layout)
     if shift is not None:
-        _check_param(op, "shift", shift, x, "x", (n, x.shape[-1]), layout)
+        _check_param(fn, "shift", shift, x, "x", (n, x.shape[-1]), layout)
     return _ops.rms_norm_modulate(x, scale, shift, cu_seqlens, eps)[0]
 
 
@@ -209,18 +183,17 @@ def gated_rms_residual(residual, y, gate, eps=1e-6, gate_act="tanh", cu_seqlens=
     gate_act "tanh" (LaVin-DiT) or "none". The result has residual's dtype: a y of another dtype
     (bf16 attention output under autocast, fp32 residual stream) is cast to it first.
     """
-    op = "gated_rms_residual"
+    fn = "lavin_fast.gated_rms_residual"
     if gate_act not in ("tanh", "none"):
-        raise ValueError(f"lavin_fast.{op}: argument 'gate_act' must be \"tanh\" or \"none\", got {gate_act!r}")
-    _check_float(op, "residual", residual)
-    _check_float(op, "y", y)
-    _check_device(op, "y", y, residual, "residual")
+        fail(fn, ValueError, f"argument 'gate_act' must be \"tanh\" or \"none\", got {gate_act!r}")
+    check_tensor(fn, "residual", residual)
+    check_tensor(fn, "y", y, like=(residual, "residual"))
     if y.shape != residual.shape:
-        raise ValueError(f"lavin_fast.{op}: argument 'y' must have the shape of 'residual' "
-                         f"{tuple(residual.shape)}, got {tuple(y.shape)}")
+        fail(fn, ValueError, f"argument 'y' must have the shape of 'residual' {tuple(residual.shape)}, got "
+                             f"{tuple(y.shape)}")
     gate = _per_sample(gate, y, cu_seqlens)
-    n, layout = _num_samples(op, y, "y", cu_seqlens)
-    _check_param(op, "gate", gate, y, "y", (n, y.shape[-1]), layout)
+    n, layout = _num_samples(fn, y, "y", cu_seqlens)
+    _check_param(fn, "gate", gate, y, "y", (n, y.shape[-1]), layout)
     if y.dtype != residual.dtype:
         y = y.to(residual.dtype)
     return _ops.gated_rms_residual(residual, y, gate, cu_seqlens, eps, gate_act)[0]

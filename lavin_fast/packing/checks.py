@@ -1,22 +1,9 @@
 """Argument checks shared by the packing helpers: offsets are int32 (the kernels' cu_seqlens), so every
 length is >= 0 and every total < 2^31, and offsets must agree with the tensors they describe."""
 
-import operator
-
 import torch
 
-INT32_LIMIT = 2**31
-
-
-def as_count(fn, name, v):
-    """v (an int, or a 0-d integer tensor) as an int >= 0."""
-    try:
-        n = operator.index(v)
-    except TypeError:
-        raise TypeError(f"{fn}: argument {name} must be an integer, got {type(v).__name__}") from None
-    if n < 0:
-        raise ValueError(f"{fn}: argument {name} must be >= 0, got {n}")
-    return n
+from lavin_fast._checks import INT32_LIMIT, as_count
 
 
 def check_counts(fn, values, name):

@@ -4,7 +4,8 @@ where the kept tokens sit."""
 
 import torch
 
-from lavin_fast.packing.checks import as_count, check_packed
+from lavin_fast._checks import as_count
+from lavin_fast.packing.checks import check_packed
 from lavin_fast.packing.pack import Packed, cu_seqlens_of
 
 

@@ -2,7 +2,8 @@
 
 import operator
 
-from lavin_fast.packing.checks import INT32_LIMIT, check_counts
+from lavin_fast._checks import INT32_LIMIT
+from lavin_fast.packing.checks import check_counts
 
 
 def _budget(fn, budget):

@@ -5,8 +5,9 @@ from dataclasses import dataclass
 
 import torch
 
-from lavin_fast.packing.checks import INT32_LIMIT, check_lengths, check_offsets
-from lavin_fast.packing.positions import packed_grid_positions
+from lavin_fast._checks import INT32_LIMIT, dtype_name
+from lavin_fast.packing.checks import check_lengths, check_offsets
+from lavin_fast.rope.positions import packed_grid_positions
 
 
 def cu_seqlens_of(lengths, device=None):
@@ -55,8 +56,8 @@ def pack(samples):
             raise ValueError(f"pack: sample {i} has {g.shape[-1]} channels, sample 0 has {c}")
         # torch.cat would promote dtypes silently (or fail without naming the sample)
         if g.dtype != dtype or g.device != device:
-            raise ValueError(f"pack: sample {i} has dtype {str(g.dtype).removeprefix('torch.')} on {g.device}, "
-                             f"sample 0 has {str(dtype).removeprefix('torch.')} on {device}")
+            raise ValueError(f"pack: sample {i} has dtype {dtype_name(g)} on {g.device}, "
+                             f"sample 0 has {dtype_name(dtype)} on {device}")
     shapes = [tuple(g.shape[:3]) for g in grids]
     lengths = [t * h * w for t, h, w in shapes]
     # Checked before anything is allocated: offsets and positions are int32.

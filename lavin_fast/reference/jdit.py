@@ -15,36 +15,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-PATCH = 2
-LATENT_CHANNELS = 16
-TOKEN_DIM = PATCH * PATCH * LATENT_CHANNELS  # 64
-FREQ_DIM = 256
+# The token format (pure reshapes) and the released sizes are the product's: shared, not restated.
+from lavin_fast.models.jdit.layers import FREQ_DIM, mlp_hidden
+from lavin_fast.models.jdit.patches import TOKEN_DIM, unpatchify
+
 EPS = 1e-6
-
-
-def mlp_hidden(hidden_size):
-    """SwiGLU width: int(8D/3 / 64) * 64 (6144 at D = 2304)."""
-    return int(8 * hidden_size / 3 / 64) * 64
-
-
-# ---- patchify ----
-
-def patchify(z):
-    """(B, C, F, 2H, 2W) latents -> (B, F, H, W, 4C) tokens, `(H 2) (W 2) -> (2 2 C)`."""
-    b, c, f, h2, w2 = z.shape
-    z = z.reshape(b, c, f, h2 // PATCH, PATCH, w2 // PATCH, PATCH)
-    return z.permute(0, 2, 3, 5, 4, 6, 1).reshape(b, f, h2 // PATCH, w2 // PATCH, PATCH * PATCH * c)
-
-
-def unpatchify(tokens, channels=LATENT_CHANNELS):
-    """(B, F, H, W, 4C) tokens -> (B, C, F, 2H, 2W): the inverse of patchify."""
-    b, f, h, w, _ = tokens.shape
-    z = tokens.reshape(b, f, h, w, PATCH, PATCH, channels)
-    return z.permute(0, 6, 1, 2, 4, 3, 5).reshape(b, channels, f, h * PATCH, w * PATCH)
 
 
 # ---- timestep embedding ----
 
+# The spec's own formula; lavin_fast.models.jdit.layers states it again (tests/test_jdit_model.py).
 def timestep_embedding(t, dim=FREQ_DIM, max_period=10000.0):
     """Sinusoid of continuous t: [cos(t * f_i), sin(t * f_i)], f_i = max_period^(-i / (dim/2))."""
     half = dim // 2

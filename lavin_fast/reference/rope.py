@@ -7,17 +7,12 @@ norm's result cast to the activation dtype before the weight, and the rotation d
 
 import torch
 
+# The default split (a convention, not arithmetic) is the product's: shared, not restated.
+from lavin_fast.rope.ops import default_sections
+
 
 def _compute_dtype(dtype):
     return torch.promote_types(dtype, torch.float32)
-
-
-def default_sections(head_dim):
-    """Equal thirds (t, h, w), each even: head_dim must be a multiple of 6 (72 -> 24/24/24)."""
-    if head_dim % 6 != 0:
-        raise ValueError(f"head_dim = {head_dim} is not a multiple of 6, so it has no default split into "
-                         "three even sections: pass 'sections' (3 even sizes summing to head_dim)")
-    return [head_dim // 3] * 3
 
 
 def _bases(bases):

@@ -3,8 +3,7 @@
 import torch
 from torch import nn
 
-from lavin_fast.reference.rope import default_sections
-from lavin_fast.rope.ops import apply_rope_3d, qk_norm_rope
+from lavin_fast.rope.ops import apply_rope_3d, default_sections, qk_norm_rope
 
 
 def _sections(head_dim, sections):

@@ -11,15 +11,23 @@ not checked (that would synchronise the device) and must already fit in int32.
 
 import torch
 
+from lavin_fast._checks import FLOATS, check_device, check_dtype, check_shape, dtype_name, fail
 from lavin_fast._fake import register_fake
 from lavin_fast._native import load
-from lavin_fast.reference.rope import default_sections
 
 load()
 _ops = torch.ops.lavin_fast
 
-_FLOATS = (torch.float32, torch.bfloat16, torch.float16)
+_OP = "lavin_fast.qk_norm_rope"
 _MAX_HEAD_DIM = 256
+
+
+def default_sections(head_dim):
+    """Equal thirds (t, h, w), each even: head_dim must be a multiple of 6 (72 -> 24/24/24)."""
+    if head_dim % 6 != 0:
+        raise ValueError(f"head_dim = {head_dim} is not a multiple of 6, so it has no default split into "
+                         "three even sections: pass 'sections' (3 even sizes summing to head_dim)")
+    return [head_dim // 3] * 3
 
 
 # ---- fake (meta) kernels ----
@@ -57,70 +65,54 @@ torch.library.register_autograd("lavin_fast::qk_norm_rope", _backward, setup_con
 
 # ---- argument checks (shapes, dtypes, devices: they trace under torch.compile) ----
 
-def _err(cls, msg):
-    raise cls(f"lavin_fast.qk_norm_rope: {msg}")
-
-
-def _dtype_name(t):
-    return str(t.dtype).removeprefix("torch.")
-
-
 def _check_args(x, weight, positions, num_heads, eps, sections, bases):
     """Returns (head_dim, sections as a list of 3 ints, bases as a list of floats)."""
-    if not isinstance(x, torch.Tensor) or x.dtype not in _FLOATS:
-        got = _dtype_name(x) if isinstance(x, torch.Tensor) else type(x).__name__
-        _err(TypeError, f"argument 'x' must have dtype float32 or bfloat16 or float16, got {got}")
+    check_dtype(_OP, "x", x, FLOATS)
     if x.dim() < 1 or x.shape[-1] < 1:
-        _err(ValueError, f"argument 'x' must have a last dimension of size >= 1 (num_heads * head_dim), "
-                         f"got shape {tuple(x.shape)}")
+        fail(_OP, ValueError, f"argument 'x' must have a last dimension of size >= 1 (num_heads * head_dim), "
+                              f"got shape {tuple(x.shape)}")
     if not isinstance(num_heads, int) or num_heads < 1:
-        _err(ValueError, f"argument 'num_heads' must be an int >= 1, got {num_heads!r}")
+        fail(_OP, ValueError, f"argument 'num_heads' must be an int >= 1, got {num_heads!r}")
     width = x.shape[-1]
     if width % num_heads != 0:
-        _err(ValueError, f"argument 'num_heads' ({num_heads}) must divide x.shape[-1] = {width} (the "
-                         "projected width num_heads * head_dim)")
+        fail(_OP, ValueError, f"argument 'num_heads' ({num_heads}) must divide x.shape[-1] = {width} (the "
+                              "projected width num_heads * head_dim)")
     d = width // num_heads
     if d % 2 != 0 or d > _MAX_HEAD_DIM:
-        _err(ValueError, f"head_dim = x.shape[-1] / num_heads = {d} must be even and <= {_MAX_HEAD_DIM}")
+        fail(_OP, ValueError, f"head_dim = x.shape[-1] / num_heads = {d} must be even and <= {_MAX_HEAD_DIM}")
     if eps < 0:
-        _err(ValueError, f"argument 'eps' must be >= 0, got {eps}")
+        fail(_OP, ValueError, f"argument 'eps' must be >= 0, got {eps}")
     if weight is not None:
-        if not isinstance(weight, torch.Tensor) or weight.dtype not in _FLOATS:
-            _err(TypeError, "argument 'weight' must have dtype float32 or bfloat16 or float16")
+        if not isinstance(weight, torch.Tensor) or weight.dtype not in FLOATS:
+            fail(_OP, TypeError, "argument 'weight' must have dtype float32 or bfloat16 or float16")
         if weight.dtype not in (x.dtype, torch.float32):
-            _err(TypeError, f"argument 'weight' must have the dtype of 'x' ({_dtype_name(x)}) or float32, "
-                            f"got {_dtype_name(weight)}")
-        if weight.device != x.device:
-            _err(ValueError, f"argument 'weight' must be on {x.device} (the device of 'x'), got {weight.device}")
-        if tuple(weight.shape) != (width,):
-            _err(ValueError, f"argument 'weight' must have shape (W,) with W = x.shape[-1] = ({width},), "
-                             f"got {tuple(weight.shape)}")
-    if not isinstance(positions, torch.Tensor) or positions.dtype not in (torch.int32, torch.int64):
-        got = _dtype_name(positions) if isinstance(positions, torch.Tensor) else type(positions).__name__
-        _err(TypeError, f"argument 'positions' must have dtype int32 or int64, got {got}")
-    if positions.device != x.device:
-        _err(ValueError, f"argument 'positions' must be on {x.device} (the device of 'x'), got {positions.device}")
+            fail(_OP, TypeError, f"argument 'weight' must have the dtype of 'x' ({dtype_name(x)}) or float32, "
+                                 f"got {dtype_name(weight)}")
+        check_device(_OP, "weight", weight, x, "x")
+        check_shape(_OP, "weight", weight, (width,), "(W,) with W = x.shape[-1]")
+    check_dtype(_OP, "positions", positions, (torch.int32, torch.int64))
+    check_device(_OP, "positions", positions, x, "x")
     expected = (*x.shape[:-1], 3)
     if tuple(positions.shape) != expected:
-        _err(ValueError, f"argument 'positions' must have shape x.shape[:-1] + (3,) = {expected} ((t, h, w) "
-                         f"per token), got {tuple(positions.shape)}")
+        fail(_OP, ValueError, f"argument 'positions' must have shape x.shape[:-1] + (3,) = {expected} ((t, h, w) "
+                              f"per token), got {tuple(positions.shape)}")
     if sections is None:
         try:
             sections = default_sections(d)
         except ValueError as e:
-            _err(ValueError, str(e))
+            fail(_OP, ValueError, str(e))
     sections = [int(s) for s in sections]
     if len(sections) != 3:
-        _err(ValueError, f"argument 'sections' must have 3 entries (t, h, w), got {len(sections)}")
+        fail(_OP, ValueError, f"argument 'sections' must have 3 entries (t, h, w), got {len(sections)}")
     for a, s in enumerate(sections):
         if s < 0 or s % 2:
-            _err(ValueError, f"argument 'sections' must hold even sizes >= 0, got sections[{a}] = {s}")
+            fail(_OP, ValueError, f"argument 'sections' must hold even sizes >= 0, got sections[{a}] = {s}")
     if sum(sections) != d:
-        _err(ValueError, f"argument 'sections' must sum to head_dim = {d}, got {' + '.join(map(str, sections))}"
-                         f" = {sum(sections)}")
+        fail(_OP, ValueError, f"argument 'sections' must sum to head_dim = {d}, got "
+                              f"{' + '.join(map(str, sections))} = {sum(sections)}")
     bases = [float(bases)] if isinstance(bases, (int, float)) else [float(b) for b in bases]
     if len(bases) not in (1, 3) or any(not (b > 0 and b != float("inf")) for b in bases):
-        _err(ValueError, f"argument 'bases' must be one value or 3 values, finite and > 0, got {bases}")
+        fail(_OP, ValueError, f"argument 'bases' must be one value or 3 values, finite and > 0, got {bases}")
     return d, sections, bases
 
 
@@ -144,7 +136,7 @@ def qk_norm_rope(x, weight, positions, num_heads, *, eps=1e-6, sections=None, ba
 def apply_rope_3d(x, positions, *, sections=None, bases=10000.0, interleaved=False):
     """3-D RoPE alone: x (..., H, D), positions (..., 3) -> rotated x (..., H, D)."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        _err(ValueError, "apply_rope_3d: argument 'x' must be a tensor (..., H, D)")
+        fail(_OP, ValueError, "apply_rope_3d: argument 'x' must be a tensor (..., H, D)")
     h = x.shape[-2]
     return qk_norm_rope(x.flatten(-2), None, positions, h, sections=sections, bases=bases,
                         interleaved=interleaved, normalize=False)

@@ -8,16 +8,14 @@ import operator
 
 import torch
 
+from lavin_fast._checks import INT32_LIMIT, as_count
+
 
 def _size(fn, name, v):
-    # The packing helpers' count check. Imported here, not at the top: lavin_fast.packing re-exports
-    # this module, so a top-level import of one of its modules would import this one in a cycle.
-    from lavin_fast.packing.checks import as_count
     return as_count(fn, f"'{name}'", v)
 
 
 def _grid(fn, T, H, W, device):
-    from lavin_fast.packing.checks import INT32_LIMIT
     T, H, W = _size(fn, "T", T), _size(fn, "H", H), _size(fn, "W", W)
     if T * H * W >= INT32_LIMIT:
         raise ValueError(f"{fn}: the grid's T * H * W must be < 2^31 = {INT32_LIMIT} (int32 positions), got "
@@ -47,7 +45,6 @@ def packed_grid_positions(shapes, device=None):
         if min(dims) < 0:
             raise ValueError(f"{fn}: argument 'shapes'[{i}] must hold sizes >= 0, got {tuple(dims)}")
         sizes.append(dims)
-    from lavin_fast.packing.checks import INT32_LIMIT
     total = sum(t * h * w for t, h, w in sizes)
     if total >= INT32_LIMIT:
         raise ValueError(f"{fn}: argument 'shapes' must hold < 2^31 tokens in all (int32 positions and offsets), "

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 
 from lavin_fast.models.jdit.layout import JointLayout
-from lavin_fast.reference.jdit import LATENT_CHANNELS, TOKEN_DIM, patchify, unpatchify
+from lavin_fast.models.jdit.patches import LATENT_CHANNELS, TOKEN_DIM, patchify, unpatchify
 from lavin_fast.sampling.grids import time_grid
 
 LATENT_SHIFT = 0.032470703125

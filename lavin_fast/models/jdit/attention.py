@@ -2,10 +2,11 @@
 
 from torch import nn
 
+from lavin_fast.attention import varlen_attention
 from lavin_fast.linear import Linear
-from lavin_fast.models.jdit import ops
 from lavin_fast.models.jdit.layout import JointLayout
 from lavin_fast.norms import RMSNorm
+from lavin_fast.rope import qk_norm_rope
 
 STREAMS = ("cond", "x")
 
@@ -41,10 +42,11 @@ class Attention(nn.Module):
             setattr(self, f"{s}_proj", Linear(dim, dim, bias=False, **kw))
 
     def _qkv(self, s, h, positions):
-        q = ops.qk_norm_rope(getattr(self, f"{s}_q")(h), getattr(self, f"{s}_qnorm").weight, positions,
-                             self.num_heads, eps=self.eps)
-        k = ops.qk_norm_rope(getattr(self, f"{s}_k")(h), getattr(self, f"{s}_knorm").weight, positions,
-                             self.num_kv_heads, eps=self.eps)
+        # LaVin-DiT's RoPE: the defaults (equal thirds, base 10000, rotate-half).
+        q = qk_norm_rope(getattr(self, f"{s}_q")(h), getattr(self, f"{s}_qnorm").weight, positions,
+                         self.num_heads, eps=self.eps)
+        k = qk_norm_rope(getattr(self, f"{s}_k")(h), getattr(self, f"{s}_knorm").weight, positions,
+                         self.num_kv_heads, eps=self.eps)
         v = getattr(self, f"{s}_v")(h).unflatten(-1, (self.num_kv_heads, self.head_dim))
         return q, k, v
 
@@ -54,8 +56,8 @@ class Attention(nn.Module):
         qc, kc, vc = self._qkv("cond", cond, layout.pos_cond)
         qx, kx, vx = self._qkv("x", x, layout.pos_x)
         q, k, v = layout.to_joint(qc, qx), layout.to_joint(kc, kx), layout.to_joint(vc, vx)
-        o = ops.varlen_attention(q, k, v, layout.cu_joint, layout.cu_joint, layout.max_joint,
-                                 layout.max_joint, softmax_scale=self.head_dim ** -0.5)
+        o, _lse = varlen_attention(q, k, v, layout.cu_joint, layout.cu_joint, layout.max_joint,
+                                   layout.max_joint, softmax_scale=self.head_dim ** -0.5)
         o_c, o_x = layout.from_joint(o.flatten(1))
         return self.cond_proj(o_c), self.x_proj(o_x)
 

@@ -1,16 +1,38 @@
 """J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, and the patch
 embedders (Linear 64 -> D, LayerNorm). RotaryEmbedding3D is lavin_fast.rope's (re-exported here)."""
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from lavin_fast.linear import Linear
+from lavin_fast.models.jdit.patches import TOKEN_DIM
 from lavin_fast.norms import rms_norm_modulate
-from lavin_fast.reference.jdit import FREQ_DIM, TOKEN_DIM, mlp_hidden, timestep_embedding
 from lavin_fast.rope import RotaryEmbedding3D  # noqa: F401  (re-exported: the drop-in 3-D RoPE)
 
 EPS = 1e-6
+FREQ_DIM = 256  # width of the timestep sinusoid
+
+
+def mlp_hidden(hidden_size):
+    """SwiGLU width: int(8D/3 / 64) * 64 (6144 at D = 2304)."""
+    return int(8 * hidden_size / 3 / 64) * 64
+
+
+def timestep_embedding(t, dim=FREQ_DIM, max_period=10000.0):
+    """Sinusoid of continuous t (B,) -> (B, dim): [cos(t * f_i), sin(t * f_i)],
+    f_i = max_period^(-i / (dim/2)). The reference J-DiT states the same formula as its own (it is the
+    spec); tests/test_jdit_model.py checks the two agree bit for bit."""
+    half = dim // 2
+    c = torch.promote_types(t.dtype, torch.float32)  # fp32 as released; fp64 for fp64 t
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, dtype=c, device=t.device) / half)
+    args = t[:, None].to(c) * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
 
 
 class TimestepEmbedder(nn.Module):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 
 from lavin_fast.packing.pack import cu_seqlens_of as cu_seqlens
-from lavin_fast.packing.positions import joint_positions
+from lavin_fast.rope.positions import joint_positions
 
 
 @dataclass

@@ -7,7 +7,7 @@ from torch.utils.checkpoint import checkpoint
 from lavin_fast.models.jdit.block import Block
 from lavin_fast.models.jdit.layers import FinalLayer, TimestepEmbedder, patch_embedder
 from lavin_fast.models.jdit.layout import JointLayout
-from lavin_fast.reference.jdit import TOKEN_DIM, unpatchify
+from lavin_fast.models.jdit.patches import TOKEN_DIM, unpatchify
 
 
 class LaVinDiT(nn.Module):

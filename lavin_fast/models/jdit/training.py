@@ -7,7 +7,7 @@ t ~ logit-normal (sigmoid of a standard normal), one t per sample.
 import torch
 
 from lavin_fast.models.jdit.layout import JointLayout
-from lavin_fast.reference.jdit import TOKEN_DIM
+from lavin_fast.models.jdit.patches import TOKEN_DIM
 
 
 def logit_normal(n, generator=None, device=None, mean=0.0, std=1.0):

@@ -11,8 +11,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from lavin_fast.conv import CausalConv3d
 from lavin_fast.models.stvae import state as S
-from lavin_fast.models.stvae._conv import CausalConv3d
 
 
 def conv3d(x, weight, bias, stride, padding):

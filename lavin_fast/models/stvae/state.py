@@ -16,7 +16,7 @@ import contextvars
 import torch
 import torch.nn.functional as F
 
-from lavin_fast.models.stvae._conv import causal_conv3d
+from lavin_fast.conv import causal_conv3d
 
 _STATE = contextvars.ContextVar("lavin_fast_stvae_chunk_state", default=None)
 
