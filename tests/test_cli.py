@@ -1,6 +1,7 @@
 """The `lavin-fast` command: PNG I/O, generate (synthetic example, files, released-layout weights),
 bench on a tiny configuration, the entry points."""
 
+import json
 import os
 import struct
 import subprocess
@@ -89,6 +90,18 @@ def test_bench_tiny(capsys):
     for row in ("reference eager, two passes", "lavin_fast, packed CFG", "lavin_fast packed ",
                 "padded to the largest", "fused_ops="):
         assert row in text, text
+
+
+def test_bench_tiny_bf16(capsys, tmp_path):
+    """--dtype bf16 (the CUDA default: its attention kernels take bf16/fp16 only) runs both models in
+    bf16 and says so in the header and the JSON."""
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--hidden", "288", "--depth", "1", "--pairs", "1", "--grid", "4",
+                 "--mixed-grids", "4,2", "--repeats", "1", "--no-compile", "--device", "cpu",
+                 "--dtype", "bf16", "--json", str(out)]) == 0
+    assert "(head_dim 72), bf16, cpu" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["dtype"] == "bf16" and data["cfg_step_seconds"]["lavin_fast, packed CFG"] > 0
 
 
 def test_module_entry_point_and_script_declared():
