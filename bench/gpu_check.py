@@ -302,7 +302,8 @@ class Run:
             self.phase("tests", "not run", note=f"out of budget ({budget:.0f} s left for it)")
             return
         mods = self.device.get("modules", {})
-        cmd = ["tests", "-k", "cuda", "-q", "-rfE"]
+        # A module that does not import is one failure in the report, not the end of the phase.
+        cmd = ["tests", "-k", "cuda", "-q", "-rfE", "--continue-on-collection-errors"]
         env = {}
         n_cpu = cores()
         workers = TEST_WORKERS if mods.get("xdist") and n_cpu >= 2 * TEST_WORKERS else 0
@@ -366,7 +367,7 @@ class Run:
             js = self.raw / f"{name}.json"
             js.unlink(missing_ok=True)
             cmd = [*files, "--benchmark-only", "--benchmark-quiet", f"--benchmark-json={js}", "--device=cuda",
-                   "--quick", "-q", "-rfE"]
+                   "--quick", "-q", "-rfE", "--continue-on-collection-errors"]
             if self.args.quick and label in QUICK_K:
                 cmd += ["-k", QUICK_K[label]]
             status, rc, sec, lp, events = self.pytest_phase(name, cmd, budget)

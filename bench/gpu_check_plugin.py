@@ -39,6 +39,13 @@ def pytest_runtest_logreport(report):
     _emit(rec)
 
 
+def pytest_collectreport(report):
+    """A test module that fails to import (with --continue-on-collection-errors the rest still runs)."""
+    if _path and report.failed:
+        _emit({"event": "report", "nodeid": report.nodeid, "when": "collect", "outcome": "failed",
+               "longrepr": report.longreprtext})
+
+
 def pytest_runtest_teardown(item):
     """The benchmark's statistics as pytest-benchmark's JSON has them, written as soon as it ran."""
     if not _path:

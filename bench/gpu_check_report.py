@@ -169,7 +169,8 @@ def test_outcomes(events, phase, timed_out=False):
         elif ev.get("event") == "report":
             nid, when, out = ev["nodeid"], ev["when"], ev["outcome"]
             if out == "failed":
-                kind = "error" if when in ("setup", "teardown") else "failed"  # xdist's crash: "???"
+                # setup / teardown / collect: errors; "call" and xdist's crashed worker ("???"): failures
+                kind = "error" if when in ("setup", "teardown", "collect") else "failed"
                 outcome[nid] = kind
                 failures.append({"id": nid, "phase": phase, "when": when,
                                  "message": failure_message(ev.get("longrepr")),

@@ -119,15 +119,19 @@ def test_outcomes_from_the_stream(tmp_path):
               {"event": "start", "nodeid": "d"},
               {"event": "report", "nodeid": "d", "when": "teardown", "outcome": "failed",
                "longrepr": "RuntimeError: boom"},
+              {"event": "report", "nodeid": "tests/test_m.py", "when": "collect", "outcome": "failed",
+               "longrepr": "ImportError while importing\nE   ModuleNotFoundError: No module named 'x'"},
               {"event": "start", "nodeid": "e"}]
     path = tmp_path / "s.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in events) + '{"event": "rep')  # torn by a kill
     counts, failures = rep.test_outcomes(rep.read_stream(path), "tests", timed_out=True)
-    assert counts == dict(passed=1, failed=1, error=1, skipped=1, unfinished=1)
-    assert [(f["id"], f["when"]) for f in failures] == [("b", "call"), ("d", "teardown"), ("e", "call")]
+    assert counts == dict(passed=1, failed=1, error=2, skipped=1, unfinished=1)
+    assert [(f["id"], f["when"]) for f in failures] == [("b", "call"), ("d", "teardown"),
+                                                        ("tests/test_m.py", "collect"), ("e", "call")]
     assert failures[0]["message"] == "assert 1 == 2 / +  where ..."
     assert failures[1]["message"] == "RuntimeError: boom"
-    assert failures[2]["message"] == "did not finish (the phase timed out)"
+    assert failures[2]["message"] == "ModuleNotFoundError: No module named 'x'"
+    assert failures[3]["message"] == "did not finish (the phase timed out)"
     assert rep.skipped_benchmarks(rep.read_stream(path)) == [{"id": "c", "reason": "no flash-attn"}]
 
 
