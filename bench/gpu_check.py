@@ -40,12 +40,9 @@ are never trimmed). A phase left with under 15 s is not run.
 
 import argparse
 import datetime
-import importlib.util
 import json
 import math
 import os
-import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +53,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # as bench/report.py: also runs as `python bench/gpu_check.py`
 from bench import gpu_check_report as rep  # noqa: E402
+from bench.gpu_check_dry_run import dry_run  # noqa: E402
+from bench.gpu_check_probe import cores  # noqa: E402
 from bench.gpu_check_plugin import ENV as STREAM_ENV  # noqa: E402
 
 DEFAULT_BUDGET_S = 480
@@ -130,14 +129,6 @@ def tail(path, n=15):
         return ""
 
 
-def cores():
-    """CPUs this process may run on (a container's share, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
 def child_env(extra=None):
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
@@ -146,46 +137,6 @@ def child_env(extra=None):
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra or {})
     return env
-
-
-# ---- probe (a subprocess: CUDA is initialised there, not in the driver) ----
-
-def probe_main():
-    """--probe: the device as torch and NVML see it, as one JSON object on stdout."""
-    import torch
-
-    info = {"python": sys.executable, "python_version": platform.python_version(), "torch": torch.__version__,
-            "torch_cuda": torch.version.cuda, "cpu_count": cores(),
-            "cuda_available": torch.cuda.is_available(),
-            "device_count": torch.cuda.device_count() if torch.cuda.is_available() else 0,
-            "modules": {m: importlib.util.find_spec(m) is not None
-                        for m in ("xdist", "pytest_timeout", "pytest_benchmark", "pynvml", "flash_attn")}}
-    from torch.utils import cpp_extension
-    info["cuda_home"] = cpp_extension.CUDA_HOME
-    sanitizer = shutil.which("compute-sanitizer")
-    if sanitizer is None and cpp_extension.CUDA_HOME:
-        p = Path(cpp_extension.CUDA_HOME) / "bin" / "compute-sanitizer"
-        sanitizer = str(p) if p.exists() else None
-    info["compute_sanitizer"] = sanitizer
-    if info["device_count"]:
-        p = torch.cuda.get_device_properties(0)
-        info.update(name=p.name, capability=f"{p.major}.{p.minor}", multiprocessors=p.multi_processor_count,
-                    total_memory_bytes=p.total_memory)
-        # lavin_fast/machine.py by path: the package's __init__ loads the extension, not built yet.
-        spec = importlib.util.spec_from_file_location("lavin_fast_machine", REPO / "lavin_fast" / "machine.py")
-        machine = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(machine)
-        info.update(machine.gpu_info("cuda:0"))
-    print(json.dumps(info))
-    return 0
-
-
-def import_check_main():
-    """--import-check: lavin_fast imports, with its CUDA kernels; its versions as JSON on stdout."""
-    from lavin_fast import machine
-    info = machine.software_info()
-    print(json.dumps(info))
-    return 0 if info["lavin_fast_cuda_compiled"] else 3
 
 
 def json_of_run(cmd, log_path, timeout, env):
@@ -242,7 +193,7 @@ class Run:
 
     def probe(self):
         lp = self.logs / "probe.log"
-        status, rc, sec, data = json_of_run([self.py, "-m", "bench.gpu_check", "--probe"], lp,
+        status, rc, sec, data = json_of_run([self.py, "-m", "bench.gpu_check_probe"], lp,
                                             min(PROBE_CAP_S, self.left()), child_env())
         if data is None:
             self.phase("probe", status if status != "ok" else "failed", sec, PROBE_CAP_S,
@@ -272,7 +223,7 @@ class Run:
 
     def import_check(self):
         lp = self.logs / "import.log"
-        status, rc, sec, data = json_of_run([self.py, "-m", "bench.gpu_check", "--import-check"], lp,
+        status, rc, sec, data = json_of_run([self.py, "-m", "bench.gpu_check_probe", "--import-check"], lp,
                                             min(IMPORT_CAP_S, max(self.left() - RESERVE_S, 1)), child_env())
         if data:
             self.software = data
@@ -462,83 +413,6 @@ def _commit():
         return None
 
 
-# ---- dry run: synthetic results through the same code ----
-
-SYNTHETIC_DEVICE = {"name": "synthetic H100 80GB HBM3", "gpu": "synthetic H100 80GB HBM3", "capability": "9.0",
-                    "gpu_driver": "0.0 (dry run)", "gpu_memory_total_bytes": 80 * 2**30, "multiprocessors": 132,
-                    "gpu_sm_clock_mhz": 1980, "gpu_sm_clock_max_mhz": 1980, "device_count": 1,
-                    "torch": "synthetic", "torch_cuda": "synthetic"}
-
-
-def _synthetic_benchmark(name, group, median, **extra):
-    return {"name": name, "fullname": f"bench/bench_synthetic.py::{name}", "group": group,
-            "stats": {"median": median, "iqr": median * 0.02, "rounds": 20},
-            "extra_info": dict(extra, sm_clock_mhz=1980)}
-
-
-def dry_run(run, reason):
-    """Synthetic results written where the real phases write theirs, then read back by the same code:
-    a test stream with a pass, a failure and a test killed by a timeout, a benchmark JSON and a
-    benchmark stream, a J-DiT JSON. Returns 0 when the written report reads back consistently."""
-    print("no CUDA GPU visible: dry run" if reason != "--dry-run" else "dry run (--dry-run)", flush=True)
-    run.device, run.synthetic = dict(SYNTHETIC_DEVICE), True
-    run.phase("probe", "skipped", note=f"dry run: {reason}")
-    run.raw.mkdir(parents=True, exist_ok=True)
-    stream = run.raw / "tests.stream.jsonl"
-    ids = ["tests/test_norms.py::test_rms_norm[cuda-72-True-torch.bfloat16]",
-           "tests/test_attention.py::test_forward_masks[cuda-all-bfloat16]",
-           "tests/test_cuda_only.py::test_attention_backward_deterministic_twice[synthetic]"]
-    events = [{"event": "start", "nodeid": ids[0]},
-              {"event": "report", "nodeid": ids[0], "when": "call", "outcome": "passed"},
-              {"event": "start", "nodeid": ids[1]},
-              {"event": "report", "nodeid": ids[1], "when": "call", "outcome": "failed",
-               "longrepr": "def test():\n>   assert 0\nE   AssertionError: synthetic failure (dry run)"},
-              {"event": "start", "nodeid": ids[2]}]
-    stream.write_text("".join(json.dumps(e) + "\n" for e in events) + '{"event": "rep')  # a torn last line
-    counts, failures = rep.test_outcomes(rep.read_stream(stream), "tests", timed_out=True)
-    run.test_counts, run.failures = counts, failures
-    run.phase("tests", "timeout", 110.0, 110.0, "synthetic: one failure, one test killed by the timeout")
-    peak = rep.peak_for(run.device["gpu"])
-    bench_json = run.raw / "bench-synthetic.json"
-    bench_json.write_text(json.dumps({"benchmarks": [
-        _synthetic_benchmark("test_matmul[bf16]", "ceiling matmul", 1.5e-3, kind="ceiling", impl="torch.mm",
-                             dtype="bf16", case="matmul 8192^3", passes="fwd", flops=2 * 8192 ** 3, bytes=0),
-        _synthetic_benchmark("test_norm[lavin_fast]", "rms_norm bf16 fwd", 30e-6, kind="op", impl="lavin_fast",
-                             dtype="bf16", case="rms_norm", passes="fwd", bytes=2 * 10240 * 2304 * 2),
-        _synthetic_benchmark("test_norm[eager]", "rms_norm bf16 fwd", 90e-6, kind="op", impl="eager",
-                             dtype="bf16", case="rms_norm", passes="fwd", bytes=2 * 10240 * 2304 * 2)]}))
-    run.benchmarks = rep.benchmark_rows(json.loads(bench_json.read_text())["benchmarks"], peak)
-    run.not_measured = rep.skipped_benchmarks([{"event": "report", "outcome": "skipped", "when": "setup",
-                                                "nodeid": "bench/bench_attention_cuda.py::test_attention[flash_attn]",
-                                                "skip_reason": "flash-attn is not installed (synthetic)"}])
-    run.phase("bench", "ok", 150.0, 150.0, "synthetic")
-    jdit = {"config": {"hidden_size": 2304, "depth": 2}, "dtype": "bf16",
-            "cfg_step_seconds": {"reference eager, two passes": 0.020, "lavin_fast, packed CFG": 0.010},
-            "mixed": {"grids": [32, 24, 16], "padded_seconds": 0.012, "packed_seconds": 0.008}}
-    run.jdit = {"config": jdit["config"], "dtype": "bf16", "rows": rep.jdit_rows(jdit)}
-    run.phase("jdit", "ok", 40.0, 40.0, "synthetic")
-    report = run.report(dry_run_reason=reason)
-    js, md = rep.write(report, run.out)
-    back = json.loads(js.read_text())
-    text = md.read_text()
-    checks = {
-        "schema": back["schema"] == rep.SCHEMA,
-        "verdict FAIL (a synthetic failure)": back["ok"] is False and "**Result: FAIL**" in text,
-        "failure with its test id": ids[1] in text and "synthetic failure" in text,
-        "timed-out test named": ids[2] in text and "did not finish" in text,
-        "fraction of peak": abs(back["benchmarks"][0]["fraction_of_peak"] - 2 * 8192**3 / 1.5e-3 / 1e12 / 989.4) < 1e-9,
-        "x best peer": abs(back["benchmarks"][1]["x_best_peer"] - 3.0) < 1e-9,
-        "not measured": "flash-attn is not installed" in text,
-    }
-    bad = [k for k, ok in checks.items() if not ok]
-    print(f"report: {js}\n        {md}")
-    if bad:
-        print("dry run: the report did not read back: " + ", ".join(bad), file=sys.stderr)
-        return 1
-    print("dry run: report written and read back")
-    return 0
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (no usage block), exit status 2."""
 
@@ -560,8 +434,6 @@ def parse_args(argv):
     p.add_argument("--memcheck", action="store_true",
                    help="also run one case per op of tests/test_cuda_only.py under compute-sanitizer's memcheck")
     p.add_argument("--jdit-compile", action="store_true", help="also time torch.compile of the J-DiT reference")
-    p.add_argument("--probe", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--import-check", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not (math.isfinite(args.budget_s) and args.budget_s > 0):
         p.error(f"--budget-s: expected a finite number of seconds > 0, got {args.budget_s:g}")
@@ -570,10 +442,6 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.probe:
-        return probe_main()
-    if args.import_check:
-        return import_check_main()
     run = Run(args)
     if args.dry_run:
         return dry_run(run, "--dry-run")
