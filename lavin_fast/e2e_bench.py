@@ -35,7 +35,10 @@ def _timed(fn, repeats):
     return statistics.median(ts)
 
 
-def _models(cfg, device, seed=0):
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def _models(cfg, device, seed=0, dtype=torch.float32):
     from lavin_fast.models.jdit import LaVinDiT
     torch.manual_seed(seed)
     # The reference J-DiT is what this bench measures lavin_fast against (the "reference eager" and
@@ -48,7 +51,7 @@ def _models(cfg, device, seed=0):
                 p.normal_(0, 0.02)
     fast = LaVinDiT(**cfg)
     fast.load_state_dict(ref.state_dict(), strict=True)
-    return ref.to(device).eval(), fast.to(device).eval()
+    return ref.to(device, dtype).eval(), fast.to(device, dtype).eval()
 
 
 def device_info(device):
@@ -58,7 +61,7 @@ def device_info(device):
     return info
 
 
-def fused_ops(fast, device):
+def fused_ops(fast, device, dtype):
     """The lavin_fast operators one forward of `fast` runs, in first-call order ("linear+..."): the
     fused kernels behind the lavin_fast rows, found by running the model rather than listed by hand."""
     seen = []
@@ -69,20 +72,20 @@ def fused_ops(fast, device):
                 seen.append(func._opname)
             return func(*args, **(kwargs or {}))
 
-    tokens = torch.randn(1, 1, 2, 2, 64, device=device)
+    tokens = torch.randn(1, 1, 2, 2, 64, device=device, dtype=dtype)
     with torch.no_grad(), Record():
-        fast(tokens, torch.full((1,), 0.5, device=device), tokens)
+        fast(tokens, torch.full((1,), 0.5, device=device, dtype=dtype), tokens)
     return "+".join(seen)
 
 
-def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False):
+def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile_fast=False, dtype=torch.float32):
     """One CFG step of one request: condition 2N+1 frames, unconditional 2, target 1."""
     from lavin_fast.models.jdit import JointLayout
     t_c = 2 * pairs + 1
-    cond = torch.randn(1, t_c, grid, grid, 64, device=device)
+    cond = torch.randn(1, t_c, grid, grid, 64, device=device, dtype=dtype)
     uncond = torch.cat([torch.zeros_like(cond[:, :1]), cond[:, -1:]], 1)
-    x = torch.randn(1, 1, grid, grid, 64, device=device)
-    t = torch.full((1,), 0.5, device=device)
+    x = torch.randn(1, 1, grid, grid, 64, device=device, dtype=dtype)
+    t = torch.full((1,), 0.5, device=device, dtype=dtype)
 
     def two_passes(m):
         return lambda: (m(x, t, cond), m(x, t, uncond))
@@ -111,12 +114,12 @@ def bench_cfg_step(ref, fast, pairs, grid, repeats, compile_ref, device, compile
     return rows, (t_c + 1) * grid * grid + 3 * grid * grid
 
 
-def bench_mixed(fast, pairs, grids, repeats, device):
+def bench_mixed(fast, pairs, grids, repeats, device, dtype=torch.float32):
     """A batch of requests at different resolutions: padded to the largest vs packed."""
     t_c = 2 * pairs + 1
-    conds = [torch.randn(t_c, g, g, 64, device=device) for g in grids]
-    xs = [torch.randn(1, g, g, 64, device=device) for g in grids]
-    t = torch.full((len(grids),), 0.5, device=device)
+    conds = [torch.randn(t_c, g, g, 64, device=device, dtype=dtype) for g in grids]
+    xs = [torch.randn(1, g, g, 64, device=device, dtype=dtype) for g in grids]
+    t = torch.full((len(grids),), 0.5, device=device, dtype=dtype)
     big = max(grids)
     pad = lambda a: torch.nn.functional.pad(a, (0, 0, 0, big - a.shape[2], 0, big - a.shape[1]))  # noqa: E731
     cond_p, x_p = torch.stack([pad(c) for c in conds]), torch.stack([pad(x) for x in xs])
@@ -131,15 +134,17 @@ def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    dtype_name = args.dtype or ("bf16" if device.type == "cuda" else "fp32")
+    dtype = DTYPES[dtype_name]
     cfg = dict(BENCH_CONFIG, depth=args.depth, hidden_size=args.hidden)
     cfg["num_heads"] = cfg["hidden_size"] // 72
-    ref, fast = _models(cfg, device)
+    ref, fast = _models(cfg, device, dtype=dtype)
     info = device_info(device)
-    info["fused_ops"] = fused_ops(fast, device)
-    lines = [f"lavin-fast bench: J-DiT {cfg} (head_dim 72), fp32, {device}",
+    info["fused_ops"] = fused_ops(fast, device, dtype)
+    lines = [f"lavin-fast bench: J-DiT {cfg} (head_dim 72), {dtype_name}, {device}",
              "  " + ", ".join(f"{k}={v}" for k, v in info.items())]
     rows, tokens = bench_cfg_step(ref, fast, args.pairs, args.grid, args.repeats, not args.no_compile, device,
-                                  args.compile_lavin)
+                                  args.compile_lavin, dtype)
     lines.append(f"CFG step, {args.pairs} pairs, {args.grid}x{args.grid} tokens/frame ({tokens} tokens over both "
                  f"branches):")
     base = rows["reference eager, two passes"]
@@ -157,14 +162,14 @@ def run(args):
     lines.append(f"  packed CFG / two passes (lavin_fast): {fast_step / rows['lavin_fast, two passes']:.2f} "
                  "(< 1: packing is faster)")
     grids = [int(v) for v in args.mixed_grids.split(",")]
-    padded, packed, pad_frac = bench_mixed(fast, args.mixed_pairs, grids, args.repeats, device)
+    padded, packed, pad_frac = bench_mixed(fast, args.mixed_pairs, grids, args.repeats, device, dtype)
     lines.append(f"mixed batch, token grids {grids} ({args.mixed_pairs} pair(s) each), padding {pad_frac:.0%}:")
     lines.append(f"  lavin_fast padded to the largest                {padded * 1e3:9.1f} ms")
     lines.append(f"  lavin_fast packed                               {packed * 1e3:9.1f} ms   {padded / packed:5.2f}x")
     print("\n".join(lines))
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"config": cfg, "info": info, "cfg_step_seconds": rows,
+            json.dump({"config": cfg, "dtype": dtype_name, "info": info, "cfg_step_seconds": rows,
                        "mixed": {"grids": grids, "padded_seconds": padded, "packed_seconds": packed,
                                  "padding_fraction": pad_frac}}, f, indent=1, default=str)
     return 0
@@ -183,5 +188,8 @@ def add_bench_parser(sub):
     b.add_argument("--compile-lavin", action="store_true", help="also time torch.compile of the lavin_fast model")
     b.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     b.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    b.add_argument("--dtype", choices=list(DTYPES),
+                   help="parameters and inputs (default bf16 on CUDA, whose attention kernels take bf16/fp16 "
+                        "only; fp32 on the CPU)")
     b.add_argument("--json", help="also write the numbers to this file")
     b.set_defaults(fn=run)

@@ -1,6 +1,7 @@
 """The `lavin-fast` command: generate as the released inference.py (task folders, sizes, grids, output
 picture, devices and dtypes, the release's option names), bench on a tiny configuration, entry points."""
 
+import json
 import os
 import subprocess
 import sys
@@ -158,6 +159,18 @@ def test_bench_tiny(capsys):
     # fused_ops= names the lavin_fast operators the timed model ran (recorded, not a fixed list).
     ran = text.split("fused_ops=")[1].split()[0].split("+")
     assert {"varlen_attention", "qk_norm_rope", "rms_norm_modulate", "gated_rms_residual", "linear"} <= set(ran), text
+
+
+def test_bench_tiny_bf16(capsys, tmp_path):
+    """--dtype bf16 (the CUDA default: its attention kernels take bf16/fp16 only) runs both models in
+    bf16 and says so in the header and the JSON."""
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--hidden", "288", "--depth", "1", "--pairs", "1", "--grid", "4",
+                 "--mixed-grids", "4,2", "--repeats", "1", "--no-compile", "--device", "cpu",
+                 "--dtype", "bf16", "--json", str(out)]) == 0
+    assert "(head_dim 72), bf16, cpu" in capsys.readouterr().out
+    data = json.loads(out.read_text())
+    assert data["dtype"] == "bf16" and data["cfg_step_seconds"]["lavin_fast, packed CFG"] > 0
 
 
 def test_module_entry_point_and_script_declared():
