@@ -9,12 +9,12 @@ FLOPs: forward 4 * H * D per visible query-key pair, backward 2.5x that (FlashAt
 convention), so forward+backward counts 3.5x."""
 
 import itertools
-import time
 
 import torch
 
 from lavin_fast.attention import varlen_attention
 from lavin_fast.linear import linear
+from bench.timing import round_seconds
 
 # (name, segment lengths, H, H_kv, D, frame length for the frame block-causal mask or 0)
 CASES = [("lavin 10x256", (2560,), 8, 2, 72, 0),
@@ -23,13 +23,7 @@ CASES = [("lavin 10x256", (2560,), 8, 2, 72, 0),
 
 
 def best_s(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+    return min(round_seconds(fn, reps))
 
 
 def gemm_gflops():

@@ -13,11 +13,12 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 import torch.nn.functional as F
+
+from bench.timing import call_seconds
 
 C, H, W, K = 128, 128, 128, 3
 FRAMES = (9, 17, 33)
@@ -147,9 +148,7 @@ def _interleaved_medians(fns, args, rounds, grad=False):
             fn(*args)  # warm-up (oneDNN primitive creation)
         for _ in range(rounds):
             for name, fn in fns.items():
-                t0 = time.perf_counter()
-                fn(*args)
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(call_seconds(lambda: fn(*args)))
     return {name: statistics.median(v) for name, v in times.items()}
 
 

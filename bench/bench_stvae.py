@@ -16,9 +16,10 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import torch
+
+from bench.timing import timed
 
 SMALL = dict(block_out_channels=(32, 32, 32, 64), norm_num_groups=8, layers_per_block=1)
 IMPLS = ("reference", "one-pass", "stream-exact", "stream-chunk")
@@ -59,9 +60,7 @@ def run_case(impl, op, frames, size, released, chunk, threads, cold=False):
         with open("/proc/self/clear_refs", "w") as f:  # VmHWM := VmRSS (Linux >= 4.0)
             f.write("5")
     base = _status("VmRSS")
-    t0 = time.perf_counter()
-    y = call()
-    dt = time.perf_counter() - t0
+    y, dt = timed(call)
     y = y[0] if isinstance(y, tuple) else y
     return dict(impl=impl, op=op, frames=frames, seconds=dt, peak_mb=(_status("VmHWM") - base) / 2**20,
                 out_mb=y.numel() * y.element_size() / 2**20, out_shape=list(y.shape))

@@ -15,18 +15,13 @@ import torch.nn.functional as F
 
 from lavin_fast.attention import varlen_attention
 from lavin_fast.linear import linear
+from bench.timing import round_seconds
 
 CASES = [((256, 512, 192, 64), 8, 2, 64), ((2560,), 8, 2, 72)]
 
 
 def cpu_ms(fn, rounds=3):
-    fn()
-    times = []
-    for _ in range(rounds):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return sorted(times)[rounds // 2] * 1e3
+    return sorted(round_seconds(fn, rounds, clock=time.process_time))[rounds // 2] * 1e3
 
 
 def main():

@@ -19,6 +19,35 @@ def cuda_synced_perf_counter():
     return time.perf_counter()
 
 
+def _sync(device):
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device=None, clock=time.perf_counter):
+    """(fn(), seconds it took), from an idle device to an idle device (kernels launch asynchronously)."""
+    _sync(device)
+    t0 = clock()
+    out = fn()
+    _sync(device)
+    return out, clock() - t0
+
+
+def call_seconds(fn, device=None, iterations=1, clock=time.perf_counter):
+    """Seconds per call of `iterations` back-to-back fn() calls, synchronised once around them all."""
+    def calls():
+        for _ in range(iterations):
+            fn()
+    return timed(calls, device, clock)[1] / iterations
+
+
+def round_seconds(fn, rounds, device=None, clock=time.perf_counter):
+    """Seconds of each of `rounds` single calls after one warm-up call; the caller takes min or median.
+    clock=time.process_time gives CPU time (all threads) instead of wall time."""
+    fn()
+    return [call_seconds(fn, device, clock=clock) for _ in range(rounds)]
+
+
 class Budget:
     """How long to measure each benchmark.
 
@@ -44,17 +73,8 @@ class Harness:
         self.budget = budget
         self._clocks = ClockProbe(device)
 
-    def _sync(self):
-        if self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-
     def _call_seconds(self, fn, iterations=1):
-        self._sync()
-        t0 = time.perf_counter()
-        for _ in range(iterations):
-            fn()
-        self._sync()
-        return (time.perf_counter() - t0) / iterations
+        return call_seconds(fn, self.device, iterations)
 
     def _iterations(self, seconds_per_call):
         return max(1, math.ceil(self.budget.min_round_seconds / max(seconds_per_call, 1e-9)))

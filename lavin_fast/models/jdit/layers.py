@@ -1,5 +1,5 @@
 """J-DiT pieces with the released names: TimestepEmbedder, SwiGLU MLP, FinalLayer, and the patch
-embedders (Linear 64 -> D, LayerNorm). RotaryEmbedding3D is lavin_fast.rope's (re-exported here)."""
+embedders (Linear 64 -> D, LayerNorm)."""
 
 import math
 
@@ -10,7 +10,6 @@ from torch import nn
 from lavin_fast.linear import Linear
 from lavin_fast.models.jdit.patches import TOKEN_DIM
 from lavin_fast.norms import rms_norm_modulate
-from lavin_fast.rope import RotaryEmbedding3D  # noqa: F401  (re-exported: the drop-in 3-D RoPE)
 
 EPS = 1e-6
 FREQ_DIM = 256  # width of the timestep sinusoid
