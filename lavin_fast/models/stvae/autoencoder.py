@@ -3,7 +3,6 @@ streaming and tiled spatial decoding."""
 
 import math
 
-import numpy as np
 import torch
 import torch.nn as nn
 
@@ -52,7 +51,7 @@ class DiagonalGaussianDistribution:
     def nll(self, sample, dims=(1, 2, 3)):
         if self.deterministic:
             return torch.tensor([0.0])
-        return 0.5 * torch.sum(np.log(2.0 * np.pi) + self.logvar
+        return 0.5 * torch.sum(math.log(2.0 * math.pi) + self.logvar
                                + (sample - self.mean).pow(2) / self.var, dim=list(dims))
 
     def mode(self):
