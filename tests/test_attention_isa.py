@@ -13,7 +13,7 @@ from lavin_fast.attention import varlen_attention
 import lavin_fast.reference as ref
 from tests.attention_cases import make_problem
 from tests.helpers import assert_close, assert_grad_close, f64, randn
-_C.set_poison_outputs(True)
+_C.testing.set_poison_outputs(True)
 print(_C.cpu_isa())
 for dtype in (torch.float32, torch.bfloat16):
     for D in (7, 72):

@@ -1,5 +1,5 @@
 """causal_conv3d's fp32 CPU path converts NCDHW frames to channels-last and back with the vector
-transpose (common/cpu_transpose.h), which has a variant per instruction set: each variant (chosen
+transpose (common/transpose_cpu.h), which has a variant per instruction set: each variant (chosen
 by ATEN_CPU_CAPABILITY once per process, so each runs in a subprocess) against the float64
 reference, with channel counts and frame sizes that are and are not multiples of the 8- and 16-wide
 blocks, a cache, and channels-last input."""
@@ -14,7 +14,7 @@ from lavin_fast import _C
 from lavin_fast.conv import causal_conv3d
 import lavin_fast.reference as ref
 from tests.helpers import assert_close, f64, randn
-_C.set_poison_outputs(True)
+_C.testing.set_poison_outputs(True)
 print(_C.cpu_isa())
 for n, c, o, h, w in ((1, 37, 21, 9, 11), (2, 32, 16, 8, 8), (1, 16, 48, 4, 12)):
     x = randn(n, c, 5, h, w)

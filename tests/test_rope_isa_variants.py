@@ -12,7 +12,7 @@ SCRIPT = r"""
 import torch, lavin_fast
 from lavin_fast import _C, reference as ref
 from tests.helpers import assert_close, assert_grad_close, f64, randn
-_C.set_poison_outputs(True)
+_C.testing.set_poison_outputs(True)
 torch.manual_seed(0)
 print(_C.cpu_isa())
 for dtype in (torch.float32, torch.bfloat16):
