@@ -22,7 +22,7 @@ from lavin_fast.machine import cpu_model, gpu_info
 MIN_CAPABILITY = (8, 0)
 
 # Ops whose CPU registration runs the CUDA kernel under the host SIMT emulator while
-# lavin_fast.simt.enabled() is on (csrc/<op>/*_cpu_register.cpp). The switch is read inside the CPU
+# lavin_fast.simt.enabled() is on (csrc/<op>/*_register.cpp). The switch is read inside the CPU
 # kernels, not through a dispatch key, so the dispatcher cannot tell; tests/test_doctor.py fails when a
 # registered op is in neither this set nor its list of ops without a simt path.
 SIMT_OPS = frozenset({

@@ -19,9 +19,9 @@ from lavin_fast import _C
 @pytest.fixture(autouse=True, scope="session")
 def poisoned_outputs():
     """Every kernel output starts as NaN, so an element a kernel forgot to write fails the test."""
-    _C.set_poison_outputs(True)
+    _C.testing.set_poison_outputs(True)
     yield
-    _C.set_poison_outputs(False)
+    _C.testing.set_poison_outputs(False)
 
 
 @pytest.fixture(autouse=True)

@@ -131,7 +131,7 @@ def run_isa_variant(isa, check):
         pytest.skip("this CPU has no AVX-512")
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, ATEN_CPU_CAPABILITY=isa.lower(), PYTHONPATH=root)
-    program = ("from lavin_fast import _C; from tests import isa_checks; _C.set_poison_outputs(True); "
+    program = ("from lavin_fast import _C; from tests import isa_checks; _C.testing.set_poison_outputs(True); "
                f"print(_C.cpu_isa()); isa_checks.{check}(); print('ok')")
     r = subprocess.run([sys.executable, "-c", program], cwd=root, env=env, capture_output=True, text=True,
                        timeout=300)

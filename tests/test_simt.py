@@ -7,13 +7,13 @@ import pytest
 
 from lavin_fast import _C, simt
 
-SELFTESTS = _C.simt_selftests()
+SELFTESTS = _C.testing.simt_selftests()
 FAULTS = [(name, expected) for name, expected in SELFTESTS if expected]
 
 
 @pytest.mark.parametrize("name", [name for name, _ in SELFTESTS])
 def test_selftest(name):
-    _C.simt_selftest(name, False)
+    _C.testing.simt_selftest(name, False)
 
 
 @pytest.mark.parametrize("name,expected", FAULTS, ids=[name for name, _ in FAULTS])
@@ -21,7 +21,7 @@ def test_stopped_kernel_raises_runtime_error(name, expected):
     """A kernel the emulator stops (deadlock, misused collective, exception) is a RuntimeError naming
     the kernel and block, never an abort or a hang."""
     with pytest.raises(RuntimeError, match=r"SIMT emulator: kernel '\w+' block \(0,0,0\): .*" + re.escape(expected)):
-        _C.simt_selftest(name, True)
+        _C.testing.simt_selftest(name, True)
 
 
 def test_switch_is_scoped():

@@ -7,7 +7,7 @@
 
 #include "common/alloc.h"
 #include "common/check.h"
-#include "common/elem_type_of.h"
+#include "common/backend.h"
 
 namespace lavin_fast::attention {
 namespace {

@@ -25,6 +25,7 @@ struct Backend {
   void (*bwd)(const VarlenAttentionBwdParams&);
 };
 
+
 // q (total_q, H, D), k/v (total_k, H_kv, D), cu_seqlens_q/k int32 (S + 1,), frame ids int32
 // (total_q,)/(total_k,), tile_mask bool (S, ceil(max_seqlen_q / tile_q), ceil(max_seqlen_k / tile_k))
 //   ->  out (total_q, H, D) in q's dtype, lse and lse_residual (H, total_q) fp32

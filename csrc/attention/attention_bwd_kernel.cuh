@@ -18,9 +18,10 @@
 #include <cstdint>
 
 #include "attention/attention_params.h"
+#include "attention/attention_plan.h"
 #include "attention/attention_tile.cuh"
 
-namespace lavin_fast::attention_simt {
+namespace lavin_fast::attention_kernels {
 
 constexpr int kBwdBN = 64;  // keys per block of the main kernel (16 per warp)
 // Query rows per step of the main kernel: 32 keeps S^T, dP^T (16 floats each) and dK, dV (kDP / 2
@@ -31,13 +32,6 @@ constexpr int kDqBM = 64;  // query rows per block of the dQ kernel
 constexpr int kDqBN = 64;  // keys per tile of the dQ kernel
 constexpr int kSPitch = kBwdBN + 8;  // dS staging rows (elements)
 
-// Workspace (fp32): delta (H, total_q), then in atomic mode the dQ accumulator (total_q, H, D).
-LF_HOST_DEVICE int64_t bwd_delta_floats(const VarlenAttentionBwdParams& p) {
-  return static_cast<int64_t>(p.num_heads) * p.total_q;
-}
-inline int64_t bwd_workspace_floats_for(const VarlenAttentionBwdParams& p) {
-  return bwd_delta_floats(p) + (p.deterministic ? 0 : p.total_q * p.num_heads * p.head_dim);
-}
 
 template <int D>
 constexpr size_t bwd_smem_bytes(size_t elem_bytes) {
@@ -189,11 +183,11 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
     LF_UNROLL
     for (int kk = 0; kk < kKS; ++kk) {
       uint32_t ka[4], va[4];
-      lf::ldmatrix_x4(ka, sK + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
-      lf::ldmatrix_x4(va, sV + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
+      lf::ldmatrix_x4(ka, a_frag_addr(sK, 16 * warp, 16 * kk, kPitch, lane));
+      lf::ldmatrix_x4(va, a_frag_addr(sV, 16 * warp, 16 * kk, kPitch, lane));
       LF_UNROLL
       for (int np = 0; np < kQT / 2; ++np) {
-        const int off = (16 * np + (lane & 7) + 8 * (lane >> 4)) * kPitch + 16 * kk + 8 * ((lane >> 3) & 1);
+        const int off = b_frags_offset(16 * np, 16 * kk, kPitch, lane);
         uint32_t b[4];
         lf::ldmatrix_x4(b, sQb + off);
         const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
@@ -232,7 +226,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
                               pack2<T>(dpt[2 * kk + 1][2], dpt[2 * kk + 1][3])};
       LF_UNROLL
       for (int dp = 0; dp < kDP / 16; ++dp) {
-        const int off = (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4);
+        const int off = a_frag_offset(16 * kk, 16 * dp, kPitch, lane);
         uint32_t b[4];
         lf::ldmatrix_x4_trans(b, sdOb + off);
         const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
@@ -262,12 +256,12 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_kernel(V
       LF_UNROLL
       for (int kk = 0; kk < BN / 16; ++kk) {
         uint32_t a[4];
-        lf::ldmatrix_x4(a, sdS + (16 * rg + (lane & 15)) * kSPitch + 16 * kk + 8 * (lane >> 4));
+        lf::ldmatrix_x4(a, a_frag_addr(sdS, 16 * rg, 16 * kk, kSPitch, lane));
         LF_UNROLL
         for (int dp = 0; dp < kDqPairs; ++dp) {
           if (cs * kDqPairs + dp >= kDP / 16) continue;  // warp-uniform: D = 72 has 5 pairs
           uint32_t b[4];
-          lf::ldmatrix_x4_trans(b, sK + (16 * kk + (lane & 15)) * kPitch + 16 * (cs * kDqPairs + dp) + 8 * (lane >> 4));
+          lf::ldmatrix_x4_trans(b, a_frag_addr(sK, 16 * kk, 16 * (cs * kDqPairs + dp), kPitch, lane));
           const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
           lf::mma_m16n8k16<T>(dq[2 * dp], a, b0, dq[2 * dp]);
           lf::mma_m16n8k16<T>(dq[2 * dp + 1], a, b1, dq[2 * dp + 1]);
@@ -405,11 +399,13 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kerne
     LF_UNROLL
     for (int kk = 0; kk < kKS; ++kk) {
       uint32_t qa[4], ga[4];
+      // a_frag_addr(sQ / sdO, 16 * warp, 16 * kk, kPitch, lane), spelled out to keep this kernel's SASS
+      // (see attention_tile.cuh).
       lf::ldmatrix_x4(qa, sQ + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
       lf::ldmatrix_x4(ga, sdO + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
       LF_UNROLL
       for (int np = 0; np < kNT / 2; ++np) {
-        const int off = (16 * np + (lane & 7) + 8 * (lane >> 4)) * kPitch + 16 * kk + 8 * ((lane >> 3) & 1);
+        const int off = b_frags_offset(16 * np, 16 * kk, kPitch, lane);
         uint32_t b[4];
         lf::ldmatrix_x4(b, k_s + off);
         const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
@@ -454,4 +450,4 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_bwd_dq_kerne
   }
 }
 
-}  // namespace lavin_fast::attention_simt
+}  // namespace lavin_fast::attention_kernels

@@ -6,14 +6,7 @@
 
 namespace lavin_fast::cpu {
 
-extern const AttentionCpuKernels kAttentionCpuKernels_DEFAULT, kAttentionCpuKernels_AVX2, kAttentionCpuKernels_AVX512;
-
-namespace {
-const AttentionCpuKernels& kernels() {
-  static const AttentionCpuKernels& k = LAVIN_FAST_SELECT_ISA(kAttentionCpuKernels);
-  return k;
-}
-}  // namespace
+LAVIN_FAST_ISA_TABLE_GETTER(AttentionCpuKernels, kAttentionCpuKernels, kernels)
 
 void varlen_attention_fwd(const VarlenAttentionFwdParams& p) { kernels().fwd(p); }
 int64_t varlen_attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p) {

@@ -36,8 +36,9 @@
 #include "attention/attention_cpu_exp.h"
 #include "attention/attention_cpu_gemm.h"
 #include "attention/attention_cpu_tiles.h"
-#include "common/cpu_transpose.h"
+#include "common/cpu_isa.h"
 #include "common/cpu_vec.h"
+#include "common/transpose_cpu.h"
 
 #ifndef CPU_CAPABILITY
 #error "attention_cpu_kernel.cpp is compiled with -DCPU_CAPABILITY=<DEFAULT|AVX2|AVX512>"
@@ -616,9 +617,6 @@ void bwd(const VarlenAttentionBwdParams& p) {
 }  // namespace
 }  // namespace CPU_CAPABILITY
 
-#define LF_CONCAT_(a, b) a##b
-#define LF_CONCAT(a, b) LF_CONCAT_(a, b)
-extern const AttentionCpuKernels LF_CONCAT(kAttentionCpuKernels_, CPU_CAPABILITY) = {
-    &CPU_CAPABILITY::fwd, &CPU_CAPABILITY::bwd};
+LAVIN_FAST_DEFINE_ISA_TABLE(AttentionCpuKernels, kAttentionCpuKernels, &CPU_CAPABILITY::fwd, &CPU_CAPABILITY::bwd);
 
 }  // namespace lavin_fast::cpu

@@ -11,14 +11,16 @@ namespace lavin_fast::cuda {
 
 template <int D>
 cudaError_t attention_fwd(const VarlenAttentionFwdParams& p, cudaStream_t stream) {
-  StreamLaunch launch{stream};
-  return to_cuda(attention_simt::launch_fwd_hd<D>(p, launch), launch);
+  return launch_on_stream(stream, [&](auto& launch) {
+    return attention_kernels::launch_fwd_hd<D>(p, launch);
+  });
 }
 
 template <int D>
 cudaError_t attention_bwd(const VarlenAttentionBwdParams& p, cudaStream_t stream) {
-  StreamLaunch launch{stream};
-  return to_cuda(attention_simt::launch_bwd_hd<D>(p, launch), launch);
+  return launch_on_stream(stream, [&](auto& launch) {
+    return attention_kernels::launch_bwd_hd<D>(p, launch);
+  });
 }
 
 }  // namespace lavin_fast::cuda
@@ -26,6 +28,7 @@ cudaError_t attention_bwd(const VarlenAttentionBwdParams& p, cudaStream_t stream
 // A file's kernels: {forward, backward, deterministic dQ} x {bf16, fp16} for its head dim, plus the
 // small head-dim-free preprocess / convert kernels (each file compiles its own copy).
 #define LF_ATTENTION_CUDA_INSTANTIATE(D)                                                               \
+  static_assert(lavin_fast::CudaHeadDims::contains(D), "attention_params.h: CudaHeadDims lacks " #D);  \
   template cudaError_t lavin_fast::cuda::attention_fwd<D>(const lavin_fast::VarlenAttentionFwdParams&, \
                                                           cudaStream_t);                               \
   template cudaError_t lavin_fast::cuda::attention_bwd<D>(const lavin_fast::VarlenAttentionBwdParams&, \

@@ -18,7 +18,7 @@
 #include "attention/attention_params.h"
 #include "attention/attention_tile.cuh"
 
-namespace lavin_fast::attention_simt {
+namespace lavin_fast::attention_kernels {
 
 constexpr int kFwdBM = 64;  // query rows per block (16 per warp)
 constexpr int kFwdBN = 64;  // keys per tile
@@ -87,7 +87,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
   uint32_t qf[kKS][4];
   LF_UNROLL
   for (int kk = 0; kk < kKS; ++kk)
-    lf::ldmatrix_x4(qf[kk], sQ + (16 * warp + (lane & 15)) * kPitch + 16 * kk + 8 * (lane >> 4));
+    lf::ldmatrix_x4(qf[kk], a_frag_addr(sQ, 16 * warp, 16 * kk, kPitch, lane));
 
   // This thread's two packed rows (g and g + 8 of the warp's 16): query, head, frame id.
   int qrow[2], head[2], frow[2] = {0, 0};
@@ -127,7 +127,7 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
       LF_UNROLL
       for (int np = 0; np < kNT / 2; ++np) {
         uint32_t b[4];
-        lf::ldmatrix_x4(b, k_s + (16 * np + (lane & 7) + 8 * (lane >> 4)) * kPitch + 16 * kk + 8 * ((lane >> 3) & 1));
+        lf::ldmatrix_x4(b, b_frags_addr(k_s, 16 * np, 16 * kk, kPitch, lane));
         const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
         lf::mma_m16n8k16<T>(sc[2 * np], qf[kk], b0, sc[2 * np]);
         lf::mma_m16n8k16<T>(sc[2 * np + 1], qf[kk], b1, sc[2 * np + 1]);
@@ -204,4 +204,4 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS_MIN(kThreads, kMinBlocks) attention_fwd_kernel(V
   }
 }
 
-}  // namespace lavin_fast::attention_simt
+}  // namespace lavin_fast::attention_kernels

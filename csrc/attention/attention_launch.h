@@ -14,25 +14,13 @@
 #include "attention/attention_bwd_kernel.cuh"
 #include "attention/attention_fwd_kernel.cuh"
 #include "attention/attention_params.h"
+#include "attention/attention_plan.h"
 #include "common/elem_type.h"
 #include "common/launch_status.h"
 
-namespace lavin_fast::attention_simt {
+namespace lavin_fast::attention_kernels {
 
 using ::lavin_fast::LaunchStatus;
-
-constexpr int64_t kMaxGridYZ = 65535;
-
-// nullptr when the kernels take (dtype, head_dim, query heads), else what they take. Heads index grid
-// y (at most 65535); segments, which index grid z, have no limit (launched in chunks).
-inline const char* unsupported(ElemType dtype, int head_dim, int64_t num_heads) {
-  if (dtype != ElemType::kBFloat16 && dtype != ElemType::kFloat16)
-    return "the CUDA attention kernels take bfloat16 or float16 q, k, v";
-  if (head_dim != 64 && head_dim != 72 && head_dim != 128)
-    return "the CUDA attention kernels take head_dim 64, 72 or 128";
-  if (num_heads > kMaxGridYZ) return "the CUDA attention kernels take at most 65535 query heads (grid y)";
-  return nullptr;
-}
 
 inline bool aligned16(const void* ptr) { return reinterpret_cast<uintptr_t>(ptr) % 16 == 0; }
 
@@ -152,22 +140,14 @@ LaunchStatus launch_bwd_hd(const VarlenAttentionBwdParams& p, Launch& launch) {
 // Every head dim (the emulator's launcher compiles them all in one file).
 template <typename Launch>
 LaunchStatus launch_fwd(const VarlenAttentionFwdParams& p, Launch& launch) {
-  switch (p.head_dim) {
-    case 64: return launch_fwd_hd<64>(p, launch);
-    case 72: return launch_fwd_hd<72>(p, launch);
-    case 128: return launch_fwd_hd<128>(p, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return static_switch(CudaHeadDims{}, p.head_dim, LaunchStatus::kUnsupported,
+                       [&](auto d) { return launch_fwd_hd<decltype(d)::value>(p, launch); });
 }
 
 template <typename Launch>
 LaunchStatus launch_bwd(const VarlenAttentionBwdParams& p, Launch& launch) {
-  switch (p.head_dim) {
-    case 64: return launch_bwd_hd<64>(p, launch);
-    case 72: return launch_bwd_hd<72>(p, launch);
-    case 128: return launch_bwd_hd<128>(p, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return static_switch(CudaHeadDims{}, p.head_dim, LaunchStatus::kUnsupported,
+                       [&](auto d) { return launch_bwd_hd<decltype(d)::value>(p, launch); });
 }
 
-}  // namespace lavin_fast::attention_simt
+}  // namespace lavin_fast::attention_kernels

@@ -19,8 +19,13 @@
 #include <cstdint>
 
 #include "common/elem_type.h"
+#include "common/static_switch.h"
 
 namespace lavin_fast {
+
+// The head dims the CUDA kernels (and so the simt backend) are compiled for, one attention_cuda_hd<D>.cu
+// each: every switch, instantiation and message takes them from here.
+using CudaHeadDims = IntList<64, 72, 128>;
 
 struct AttentionMask {
   bool causal = false;

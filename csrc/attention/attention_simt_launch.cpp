@@ -9,22 +9,17 @@
 #include "simt/emulator_launch.h"
 
 namespace lavin_fast::simt {
-const char* attention_unsupported(ElemType dtype, int head_dim, int64_t num_heads) {
-  return attention_simt::unsupported(dtype, head_dim, num_heads);
-}
-
-int64_t attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p) {
-  return attention_simt::bwd_workspace_floats_for(p);
-}
 
 bool attention_fwd(const VarlenAttentionFwdParams& p, lf::emu::Schedule schedule, uint64_t seed) {
-  EmulatorLaunch launch{schedule, seed};
-  return attention_simt::launch_fwd(p, launch) == LaunchStatus::kOk;
+  return launch_on_emulator(schedule, seed, [&](auto& launch) {
+    return attention_kernels::launch_fwd(p, launch);
+  });
 }
 
 bool attention_bwd(const VarlenAttentionBwdParams& p, lf::emu::Schedule schedule, uint64_t seed) {
-  EmulatorLaunch launch{schedule, seed};
-  return attention_simt::launch_bwd(p, launch) == LaunchStatus::kOk;
+  return launch_on_emulator(schedule, seed, [&](auto& launch) {
+    return attention_kernels::launch_bwd(p, launch);
+  });
 }
 
 }  // namespace lavin_fast::simt

@@ -1,5 +1,5 @@
 // The attention kernels run by the SIMT emulator (attention_simt_launch.cpp), with the CUDA launchers'
-// geometry (attention_launch.h). Torch-free; called by the simt backend (attention_simt.cpp).
+// geometry (attention_launch.h). Torch-free; called by the simt backend (attention_register.cpp).
 #pragma once
 
 #include <cstdint>
@@ -9,10 +9,6 @@
 
 namespace lavin_fast::simt {
 
-// nullptr when the kernels take (dtype, head_dim, query heads), else what they take.
-const char* attention_unsupported(ElemType dtype, int head_dim, int64_t num_heads);
-// Floats of zero-filled workspace the backward needs (p.workspace / p.workspace_floats).
-int64_t attention_bwd_workspace_floats(const VarlenAttentionBwdParams& p);
 // Both return false for what the kernels do not take (see attention_launch.h: dtype, head dim,
 // 16-byte aligned rows, a large enough workspace) and throw lf::emu::Error when the emulator stops a
 // kernel.

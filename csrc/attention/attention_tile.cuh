@@ -10,7 +10,7 @@
 #include "simt/dialect.cuh"
 #include "simt/tensor_core.cuh"
 
-namespace lavin_fast::attention_simt {
+namespace lavin_fast::attention_kernels {
 
 constexpr int kWarps = 4;  // every attention kernel runs 4 warps
 constexpr int kThreads = kWarps * 32;
@@ -60,6 +60,32 @@ LF_DEVICE void load_tile_async(T* dst, const T* src, int64_t stride, int valid) 
   }
 }
 
+// Where each lane points ldmatrix x4 in a row-major shared tile (pitch elements a row): the 16 x 16
+// block at (row0, col0), lane L giving the address of row L % 8 of matrix L / 8.
+// - a_frag_*: matrices (rows 0-7, cols 0-7), (rows 8-15, cols 0-7), (rows 0-7, cols 8-15),
+//   (rows 8-15, cols 8-15): the mma A fragment of rows x k; with .trans, the B fragments of two n8 tiles
+//   of a tile stored k x n (rows = k).
+// - b_frags_*: matrices (rows 0-7, cols 0-7), (rows 0-7, cols 8-15), (rows 8-15, cols 0-7),
+//   (rows 8-15, cols 8-15): the B fragments of two n8 tiles of a tile stored n x k (rows = n, as K in
+//   S = Q K^T).
+// *_offset is the element offset (one offset serving two tiles of the same pitch); *_addr the address in
+// `tile`. Two places keep the sum spelled out (mma_acc_times_tile, attention_bwd_dq_kernel's Q / dO
+// fragments): through either helper, ptxas schedules the dQ kernel's address arithmetic differently.
+LF_DEVICE int a_frag_offset(int row0, int col0, int pitch, int lane) {
+  return (row0 + (lane & 15)) * pitch + col0 + 8 * (lane >> 4);
+}
+LF_DEVICE int b_frags_offset(int row0, int col0, int pitch, int lane) {
+  return (row0 + (lane & 7) + 8 * (lane >> 4)) * pitch + col0 + 8 * ((lane >> 3) & 1);
+}
+template <typename T>
+LF_DEVICE T* a_frag_addr(T* tile, int row0, int col0, int pitch, int lane) {
+  return tile + (row0 + (lane & 15)) * pitch + col0 + 8 * (lane >> 4);
+}
+template <typename T>
+LF_DEVICE T* b_frags_addr(T* tile, int row0, int col0, int pitch, int lane) {
+  return tile + (row0 + (lane & 7) + 8 * (lane >> 4)) * pitch + col0 + 8 * ((lane >> 3) & 1);
+}
+
 // acc (16 rows x kDP, kDP / 8 n8 tiles, mma C layout) += A (16 x BN, fp32 in the C layout of BN / 8
 // n8 tiles: n8 tiles 2kk, 2kk + 1 are the A fragment of k step kk, rounded to T) times the BN x kDP
 // row-major shared tile b_s (pitch kPitch), its B fragments by ldmatrix .trans. O += P V in the
@@ -77,6 +103,8 @@ LF_DEVICE void mma_acc_times_tile(float (&acc)[HeadDim<D>::kDP / 8][4], const fl
     LF_UNROLL
     for (int dp = 0; dp < kDP / 16; ++dp) {
       uint32_t b[4];
+      // a_frag_addr(b_s, 16 * kk, 16 * dp, kPitch, lane), spelled out: through the helper ptxas
+      // schedules the deterministic dQ kernel differently (its SASS changes; the forward's does not).
       lf::ldmatrix_x4_trans(b, b_s + (16 * kk + (lane & 15)) * kPitch + 16 * dp + 8 * (lane >> 4));
       const uint32_t b0[2] = {b[0], b[1]}, b1[2] = {b[2], b[3]};
       lf::mma_m16n8k16<T>(acc[2 * dp], a, b0, acc[2 * dp]);
@@ -217,4 +245,4 @@ LF_DEVICE void load_kv_async(T* sK, T* sV, int buf, const T* k, int64_t k_stride
   load_tile_async<T, D, BN>(sV + buf * BN * kPitch, v + n0 * v_stride, v_stride, len_k - n0);
 }
 
-}  // namespace lavin_fast::attention_simt
+}  // namespace lavin_fast::attention_kernels

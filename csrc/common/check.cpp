@@ -106,4 +106,11 @@ int64_t uniform_row_stride(const at::Tensor& t) {
   return stride < 0 ? t.size(-1) : stride;
 }
 
+Rows as_rows(const at::Tensor& t) {
+  const int64_t s = uniform_row_stride(t);
+  if (s >= 0) return {t, s};
+  at::Tensor c = t.contiguous();
+  return {c, c.size(-1)};
+}
+
 }  // namespace lavin_fast

@@ -35,4 +35,12 @@ void check_cu_seqlens_meta(const char* op, const at::Tensor& cu_seqlens);
 // consecutive rows when all leading dimensions collapse into one, or -1 when they do not.
 int64_t uniform_row_stride(const at::Tensor& t);
 
+// A (..., D) tensor seen as rows: zero-copy when its leading dims collapse to one stride (slices of a
+// wider projection such as q of a fused qkv, expanded gradients), otherwise a contiguous copy.
+struct Rows {
+  at::Tensor t;
+  int64_t stride;
+};
+Rows as_rows(const at::Tensor& t);
+
 }  // namespace lavin_fast

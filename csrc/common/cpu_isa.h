@@ -42,3 +42,19 @@ const Table& select_isa(const Table& default_table, std::type_identity_t<const T
 #endif
 #define LAVIN_FAST_SELECT_ISA(table) \
   ::lavin_fast::cpu::select_isa(table##_DEFAULT, LAVIN_FAST_ISA_AVX2_TABLE(table), LAVIN_FAST_ISA_AVX512_TABLE(table))
+
+// In a per-ISA file (compiled with -DCPU_CAPABILITY=<ISA>): defines `<table>_<ISA>`, this variant's
+// table, from the members' initialisers.
+#define LAVIN_FAST_CONCAT_(a, b) a##b
+#define LAVIN_FAST_CONCAT(a, b) LAVIN_FAST_CONCAT_(a, b)
+#define LAVIN_FAST_DEFINE_ISA_TABLE(Type, table, ...) \
+  extern const Type LAVIN_FAST_CONCAT(table##_, CPU_CAPABILITY) = {__VA_ARGS__}
+
+// In the file that picks: declares the variants of `table` and defines `getter()`, the table of the
+// variant this CPU runs (chosen on first use, after ATen has read ATEN_CPU_CAPABILITY).
+#define LAVIN_FAST_ISA_TABLE_GETTER(Type, table, getter)            \
+  extern const Type table##_DEFAULT, table##_AVX2, table##_AVX512; \
+  static const Type& getter() {                                     \
+    static const Type& k = LAVIN_FAST_SELECT_ISA(table);            \
+    return k;                                                       \
+  }

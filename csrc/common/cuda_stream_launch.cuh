@@ -36,4 +36,12 @@ inline cudaError_t to_cuda(LaunchStatus status, const StreamLaunch& launch) {
   return cudaErrorInvalidValue;
 }
 
+// An op's launch logic, run(launch) -> LaunchStatus, with a StreamLaunch on `stream`: its outcome as
+// the CUDA launchers report it.
+template <typename Run>
+cudaError_t launch_on_stream(cudaStream_t stream, Run&& run) {
+  StreamLaunch launch{stream};
+  return to_cuda(run(launch), launch);
+}
+
 }  // namespace lavin_fast::cuda

@@ -1,12 +1,17 @@
-// Row -> segment lookup for packed (cu_seqlens) and padded layouts, usable from host kernels.
+// How rows are grouped into samples, packed (cu_seqlens) or padded (equal lengths): the plain layout
+// struct, shared by host and device code, and the row -> segment lookup of the host kernels.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 
-#include "common/segment_layout.h"
-
 namespace lavin_fast {
+
+struct SegmentLayout {
+  const int32_t* cu_seqlens = nullptr;  // (S + 1,) or null for the padded layout
+  int64_t num_segments = 1;             // S
+  int64_t rows_per_segment = 0;         // padded layout only
+};
 
 inline int64_t segment_begin(const SegmentLayout& seg, int64_t s) {
   return seg.cu_seqlens ? seg.cu_seqlens[s] : s * seg.rows_per_segment;

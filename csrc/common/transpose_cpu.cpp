@@ -5,12 +5,8 @@
 
 namespace lavin_fast::cpu {
 
-extern const TransposeCpuKernels kTransposeCpuKernels_DEFAULT, kTransposeCpuKernels_AVX2,
-    kTransposeCpuKernels_AVX512;
+LAVIN_FAST_ISA_TABLE_GETTER(TransposeCpuKernels, kTransposeCpuKernels, kernels)
 
-void transpose_batched(const TransposeParams& p) {
-  static const TransposeCpuKernels& k = LAVIN_FAST_SELECT_ISA(kTransposeCpuKernels);
-  k.batched(p);
-}
+void transpose_batched(const TransposeParams& p) { kernels().batched(p); }
 
 }  // namespace lavin_fast::cpu

@@ -5,7 +5,7 @@
 
 #include <algorithm>
 
-#include "common/cpu_transpose.h"
+#include "common/cpu_isa.h"
 #include "common/transpose_cpu.h"
 
 #ifndef CPU_CAPABILITY
@@ -35,8 +35,6 @@ void batched(const TransposeParams& p) {
 }  // namespace
 }  // namespace CPU_CAPABILITY
 
-#define LF_CONCAT_(a, b) a##b
-#define LF_CONCAT(a, b) LF_CONCAT_(a, b)
-extern const TransposeCpuKernels LF_CONCAT(kTransposeCpuKernels_, CPU_CAPABILITY) = {&CPU_CAPABILITY::batched};
+LAVIN_FAST_DEFINE_ISA_TABLE(TransposeCpuKernels, kTransposeCpuKernels, &CPU_CAPABILITY::batched);
 
 }  // namespace lavin_fast::cpu

@@ -95,7 +95,7 @@ at::Tensor make_new_cache(const Geometry& g, const at::Tensor& x, const std::opt
 // The weight as the kernels' B matrix (O, K) with rows padded with zeros to a multiple of the CUDA
 // kernel's k tile and 16-byte aligned (cp.async): no k predicates in its loads. Weight-sized.
 at::Tensor kernel_weight(const at::Tensor& weight) {
-  constexpr int64_t kRowAlign = 32;  // conv_simt::kBlockK
+  constexpr int64_t kRowAlign = 32;  // conv_kernels::kBlockK
   const int64_t o = weight.size(0), k = weight.numel() / o, k_pad = (k + kRowAlign - 1) / kRowAlign * kRowAlign;
   const at::Tensor w = weight.contiguous();
   if (k_pad == k && reinterpret_cast<uintptr_t>(w.const_data_ptr()) % 16 == 0) return w.view({o, k});

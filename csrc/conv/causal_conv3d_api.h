@@ -20,6 +20,7 @@ struct Backend {
   bool (*takes)(c10::ScalarType);
 };
 
+
 // x (N, C, T, H, W), weight (O, C, k_t, k_h, k_w), bias (O,), cache (N, C, k_t - 1, H, W)
 //   -> y (N, O, T_out, H_out, W_out), new_cache (N, C, k_t - 1, H, W) or empty (0,)
 std::tuple<at::Tensor, at::Tensor> causal_conv3d(const Backend& be, const at::Tensor& x,

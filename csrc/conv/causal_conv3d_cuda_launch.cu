@@ -9,15 +9,16 @@
 namespace lavin_fast::cuda {
 
 cudaError_t causal_conv3d_fwd(const conv::CausalConv3dParams& p, ElemType type, cudaStream_t stream) {
-  StreamLaunch launch{stream};
-  return to_cuda(conv_simt::launch_causal_conv3d_fwd(p, type, launch), launch);
+  return launch_on_stream(stream, [&](auto& launch) {
+    return conv_kernels::launch_causal_conv3d_fwd(p, type, launch);
+  });
 }
 
 }  // namespace lavin_fast::cuda
 
 // The kernels this file compiles, and the only ones: bf16 and fp16. Every other choice (kernel size,
 // stride, padding mode, layout) is a runtime value.
-namespace lavin_fast::conv_simt {
+namespace lavin_fast::conv_kernels {
 template __global__ void causal_conv3d_fwd_kernel<lf::bf16>(CausalConv3dParams);
 template __global__ void causal_conv3d_fwd_kernel<lf::fp16>(CausalConv3dParams);
-}  // namespace lavin_fast::conv_simt
+}  // namespace lavin_fast::conv_kernels

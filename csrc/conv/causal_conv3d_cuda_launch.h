@@ -1,5 +1,5 @@
 // CUDA launcher of the causal_conv3d forward kernel (causal_conv3d_cuda_launch.cu), called by the CUDA
-// registration (causal_conv3d_cuda.cpp). Torch-free.
+// registration (causal_conv3d_register.cpp). Torch-free.
 #pragma once
 
 #include <cuda_runtime_api.h>

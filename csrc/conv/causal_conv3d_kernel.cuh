@@ -23,7 +23,7 @@
 #include "simt/dialect.cuh"
 #include "simt/tensor_core.cuh"
 
-namespace lavin_fast::conv_simt {
+namespace lavin_fast::conv_kernels {
 
 using conv::CausalConv3dParams;
 using conv::TemporalPad;
@@ -230,4 +230,4 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kThreads) causal_conv3d_fwd_kernel(CausalConv3dP
   }
 }
 
-}  // namespace lavin_fast::conv_simt
+}  // namespace lavin_fast::conv_kernels

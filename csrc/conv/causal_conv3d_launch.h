@@ -12,7 +12,7 @@
 #include "conv/causal_conv3d_kernel.cuh"
 #include "conv/causal_conv3d_params.h"
 
-namespace lavin_fast::conv_simt {
+namespace lavin_fast::conv_kernels {
 
 using ::lavin_fast::LaunchStatus;
 
@@ -38,4 +38,4 @@ LaunchStatus launch_causal_conv3d_fwd(const CausalConv3dParams& p, ElemType type
   return ok ? LaunchStatus::kOk : LaunchStatus::kFailed;
 }
 
-}  // namespace lavin_fast::conv_simt
+}  // namespace lavin_fast::conv_kernels

@@ -8,8 +8,9 @@
 namespace lavin_fast::simt {
 
 bool causal_conv3d_fwd(const conv::CausalConv3dParams& p, ElemType type, lf::emu::Schedule schedule, uint64_t seed) {
-  EmulatorLaunch launch{schedule, seed};
-  return conv_simt::launch_causal_conv3d_fwd(p, type, launch) == conv_simt::LaunchStatus::kOk;
+  return launch_on_emulator(schedule, seed, [&](auto& launch) {
+    return conv_kernels::launch_causal_conv3d_fwd(p, type, launch);
+  });
 }
 
 }  // namespace lavin_fast::simt

@@ -1,5 +1,5 @@
 // The causal_conv3d forward kernel run by the SIMT emulator (causal_conv3d_simt_launch.cpp), with the
-// CUDA launcher's geometry. Torch-free; called by the simt backend (causal_conv3d_simt.cpp).
+// CUDA launcher's geometry. Torch-free; called by the simt backend (causal_conv3d_register.cpp).
 #pragma once
 
 #include <cstdint>

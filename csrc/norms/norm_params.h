@@ -9,7 +9,7 @@
 
 #include <cstdint>
 
-#include "common/segment_layout.h"
+#include "common/segments.h"
 
 namespace lavin_fast {
 

@@ -15,20 +15,6 @@ constexpr const char* kModulateBwd = "lavin_fast.rms_norm_modulate_backward";
 constexpr const char* kGated = "lavin_fast.gated_rms_residual";
 constexpr const char* kGatedBwd = "lavin_fast.gated_rms_residual_backward";
 
-// A (..., D) tensor seen as rows: zero-copy when its leading dims collapse to one stride (slices of a
-// wider projection, expanded gradients), otherwise a contiguous copy.
-struct Rows {
-  at::Tensor t;
-  int64_t stride;
-};
-
-Rows as_rows(const at::Tensor& t) {
-  const int64_t s = uniform_row_stride(t);
-  if (s >= 0) return {t, s};
-  at::Tensor c = t.contiguous();
-  return {c, c.size(-1)};
-}
-
 void check_input(const char* op, const char* name, const at::Tensor& x) {
   check_float_dtype(op, name, x);
   TORCH_CHECK_VALUE(x.dim() >= 1 && x.size(-1) >= 1, op, ": argument '", name,

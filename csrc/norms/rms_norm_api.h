@@ -21,6 +21,7 @@ struct Backend {
   bool validates_cu_seqlens;
 };
 
+
 // x (..., D), weight (D,) or none  ->  y (..., D), rstd (...) fp32
 std::tuple<at::Tensor, at::Tensor> rms_norm(const Backend& be, const at::Tensor& x,
                                             const std::optional<at::Tensor>& weight, double eps);

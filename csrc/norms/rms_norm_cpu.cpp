@@ -5,14 +5,7 @@
 
 namespace lavin_fast::cpu {
 
-extern const RmsNormCpuKernels kRmsNormCpuKernels_DEFAULT, kRmsNormCpuKernels_AVX2, kRmsNormCpuKernels_AVX512;
-
-namespace {
-const RmsNormCpuKernels& kernels() {
-  static const RmsNormCpuKernels& k = LAVIN_FAST_SELECT_ISA(kRmsNormCpuKernels);
-  return k;
-}
-}  // namespace
+LAVIN_FAST_ISA_TABLE_GETTER(RmsNormCpuKernels, kRmsNormCpuKernels, kernels)
 
 void rms_norm_fwd(const RmsNormFwdParams& p, c10::ScalarType dtype) { kernels().fwd(p, dtype); }
 void rms_norm_bwd(const RmsNormBwdParams& p, c10::ScalarType dtype) { kernels().bwd(p, dtype); }

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/cpu_vec.h"
 #include "common/segments.h"
 #include "norms/rms_norm_cpu.h"
@@ -288,9 +289,6 @@ void bwd(const RmsNormBwdParams& p, c10::ScalarType dtype) {
 }  // namespace
 }  // namespace CPU_CAPABILITY
 
-#define LF_CONCAT_(a, b) a##b
-#define LF_CONCAT(a, b) LF_CONCAT_(a, b)
-extern const RmsNormCpuKernels LF_CONCAT(kRmsNormCpuKernels_, CPU_CAPABILITY) = {&CPU_CAPABILITY::fwd,
-                                                                                 &CPU_CAPABILITY::bwd};
+LAVIN_FAST_DEFINE_ISA_TABLE(RmsNormCpuKernels, kRmsNormCpuKernels, &CPU_CAPABILITY::fwd, &CPU_CAPABILITY::bwd);
 
 }  // namespace lavin_fast::cpu

@@ -1,5 +1,5 @@
 // CUDA launchers of the RMSNorm family (rms_norm_cuda_launch.cu), called by the CUDA registration
-// (rms_norm_cuda.cpp). Torch-free, so the .cu never compiles torch headers.
+// (rms_norm_register.cpp). Torch-free, so the .cu never compiles torch headers.
 #pragma once
 
 #include <cuda_runtime_api.h>

@@ -13,13 +13,13 @@
 
 #include <cstdint>
 
-#include "common/segment_layout.h"
+#include "common/segments.h"
 #include "norms/norm_params.h"
 #include "norms/rms_norm_plan.h"
 #include "common/vec.cuh"
 #include "simt/dialect.cuh"
 
-namespace lavin_fast::rms_norm_simt {
+namespace lavin_fast::rms_norm_kernels {
 
 // ---- vectors of elements (Vec, load_vec, store_vec: common/vec.cuh) ----
 
@@ -550,4 +550,4 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kFinThreads)
   }
 }
 
-}  // namespace lavin_fast::rms_norm_simt
+}  // namespace lavin_fast::rms_norm_kernels

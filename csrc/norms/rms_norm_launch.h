@@ -12,11 +12,12 @@
 
 #include "common/elem_type.h"
 #include "common/launch_status.h"
+#include "common/static_switch.h"
 #include "norms/norm_params.h"
 #include "norms/rms_norm_kernel.cuh"
 #include "norms/rms_norm_plan.h"
 
-namespace lavin_fast::rms_norm_simt {
+namespace lavin_fast::rms_norm_kernels {
 
 using ::lavin_fast::LaunchStatus;
 
@@ -87,24 +88,18 @@ LaunchStatus bwd_typed(const RmsNormBwdParams& p, void* workspace, size_t worksp
 template <typename Launch>
 LaunchStatus launch_rms_norm_fwd(const RmsNormFwdParams& p, ElemType type, Launch& launch) {
   if (!shapes_supported(p)) return LaunchStatus::kUnsupported;
-  switch (type) {
-    case ElemType::kFloat32: return fwd_typed<float>(p, launch);
-    case ElemType::kBFloat16: return fwd_typed<lf::bf16>(p, launch);
-    case ElemType::kFloat16: return fwd_typed<lf::fp16>(p, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return elem_type_switch<float, lf::bf16, lf::fp16>(type, LaunchStatus::kUnsupported, [&](auto t) {
+    return fwd_typed<typename decltype(t)::type>(p, launch);
+  });
 }
 
 template <typename Launch>
 LaunchStatus launch_rms_norm_bwd(const RmsNormBwdParams& p, ElemType type, void* workspace,
                                  size_t workspace_bytes, Launch& launch) {
   if (!shapes_supported(p) || (p.grad_mult && !p.mult)) return LaunchStatus::kUnsupported;
-  switch (type) {
-    case ElemType::kFloat32: return bwd_typed<float>(p, workspace, workspace_bytes, launch);
-    case ElemType::kBFloat16: return bwd_typed<lf::bf16>(p, workspace, workspace_bytes, launch);
-    case ElemType::kFloat16: return bwd_typed<lf::fp16>(p, workspace, workspace_bytes, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return elem_type_switch<float, lf::bf16, lf::fp16>(type, LaunchStatus::kUnsupported, [&](auto t) {
+    return bwd_typed<typename decltype(t)::type>(p, workspace, workspace_bytes, launch);
+  });
 }
 
-}  // namespace lavin_fast::rms_norm_simt
+}  // namespace lavin_fast::rms_norm_kernels

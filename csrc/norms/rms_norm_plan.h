@@ -11,7 +11,7 @@
 
 #include "norms/norm_params.h"
 
-namespace lavin_fast::rms_norm_simt {
+namespace lavin_fast::rms_norm_kernels {
 
 // A row is handled by a group of G threads. Each thread keeps its share of the row in registers between
 // the reduction and the write (x is read once) as `cache_vecs` vectors of V elements, V = 16 bytes of
@@ -161,4 +161,4 @@ inline bool bwd_vectorizable(const RmsNormBwdParams& p, int v) {
          rows_aligned(p.grad_shift, p.dim, 4);
 }
 
-}  // namespace lavin_fast::rms_norm_simt
+}  // namespace lavin_fast::rms_norm_kernels

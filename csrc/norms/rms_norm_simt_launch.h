@@ -1,5 +1,5 @@
 // The RMSNorm family's CUDA kernels run by the SIMT emulator (rms_norm_simt_launch.cpp), with the CUDA
-// launcher's geometry (rms_norm_launch.h). Torch-free; called by the simt backend (rms_norm_simt.cpp).
+// launcher's geometry (rms_norm_launch.h). Torch-free; called by the simt backend (rms_norm_register.cpp).
 #pragma once
 
 #include <cstdint>

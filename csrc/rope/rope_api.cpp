@@ -15,20 +15,6 @@ namespace {
 constexpr const char* kFwd = "lavin_fast.qk_norm_rope";
 constexpr const char* kBwd = "lavin_fast.qk_norm_rope_backward";
 
-// A (..., W) tensor seen as rows: zero-copy when its leading dims collapse to one stride (q sliced out
-// of a fused qkv projection), otherwise a contiguous copy.
-struct Rows {
-  at::Tensor t;
-  int64_t stride;
-};
-
-Rows as_rows(const at::Tensor& t) {
-  const int64_t s = uniform_row_stride(t);
-  if (s >= 0) return {t, s};
-  at::Tensor c = t.contiguous();
-  return {c, c.size(-1)};
-}
-
 // Everything the checks establish about one call: the geometry, the tables and the converted small
 // tensors the params point into (kept alive here).
 struct Prepared {

@@ -19,6 +19,7 @@ struct Backend {
   int64_t max_width;
 };
 
+
 // x (..., W), weight (W,) or none, positions (..., 3) int32/int64 (t, h, w); W = num_heads * head_dim.
 // sections: [] (equal thirds) or 3 even sizes summing to head_dim; bases: 1 or 3 values.
 // -> y (..., W) contiguous (heads of head_dim consecutive), rstd (...) fp32 (ones without normalize)

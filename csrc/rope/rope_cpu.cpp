@@ -5,14 +5,7 @@
 
 namespace lavin_fast::cpu {
 
-extern const RopeCpuKernels kRopeCpuKernels_DEFAULT, kRopeCpuKernels_AVX2, kRopeCpuKernels_AVX512;
-
-namespace {
-const RopeCpuKernels& kernels() {
-  static const RopeCpuKernels& k = LAVIN_FAST_SELECT_ISA(kRopeCpuKernels);
-  return k;
-}
-}  // namespace
+LAVIN_FAST_ISA_TABLE_GETTER(RopeCpuKernels, kRopeCpuKernels, kernels)
 
 void qk_norm_rope_fwd(const QkNormRopeFwdParams& p, c10::ScalarType dtype) { kernels().fwd(p, dtype); }
 void qk_norm_rope_bwd(const QkNormRopeBwdParams& p, c10::ScalarType dtype) { kernels().bwd(p, dtype); }

@@ -23,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/cpu_isa.h"
 #include "common/cpu_vec.h"
 #include "rope/rope_angle.h"
 #include "rope/rope_cpu.h"
@@ -415,9 +416,6 @@ void bwd(const QkNormRopeBwdParams& p, c10::ScalarType dtype) {
 }  // namespace
 }  // namespace CPU_CAPABILITY
 
-#define LF_CONCAT_(a, b) a##b
-#define LF_CONCAT(a, b) LF_CONCAT_(a, b)
-extern const RopeCpuKernels LF_CONCAT(kRopeCpuKernels_, CPU_CAPABILITY) = {&CPU_CAPABILITY::fwd,
-                                                                           &CPU_CAPABILITY::bwd};
+LAVIN_FAST_DEFINE_ISA_TABLE(RopeCpuKernels, kRopeCpuKernels, &CPU_CAPABILITY::fwd, &CPU_CAPABILITY::bwd);
 
 }  // namespace lavin_fast::cpu

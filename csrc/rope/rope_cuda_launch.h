@@ -1,5 +1,5 @@
 // CUDA launchers of qk_norm_rope (rope_cuda_launch.cu), called by the CUDA registration
-// (rope_cuda.cpp). Torch-free, so the .cu never compiles torch headers.
+// (rope_register.cpp). Torch-free, so the .cu never compiles torch headers.
 #pragma once
 
 #include <cuda_runtime_api.h>

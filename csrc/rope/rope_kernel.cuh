@@ -21,7 +21,7 @@
 #include <cmath>
 #endif
 
-namespace lavin_fast::rope_simt {
+namespace lavin_fast::rope_kernels {
 
 // sin(pi t), cos(pi t). The emulator has no sincospif: double math, rounded once.
 LF_DEVICE void sincos_pi(float t, float* s, float* c) {
@@ -324,4 +324,4 @@ LF_GLOBAL void LF_LAUNCH_BOUNDS(kFinThreads)
   p.grad_weight[col] = sum;
 }
 
-}  // namespace lavin_fast::rope_simt
+}  // namespace lavin_fast::rope_kernels

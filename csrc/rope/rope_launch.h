@@ -8,11 +8,12 @@
 
 #include "common/elem_type.h"
 #include "common/launch_status.h"
+#include "common/static_switch.h"
 #include "rope/rope_kernel.cuh"
 #include "rope/rope_params.h"
 #include "rope/rope_plan.h"
 
-namespace lavin_fast::rope_simt {
+namespace lavin_fast::rope_kernels {
 
 using ::lavin_fast::LaunchStatus;
 
@@ -76,24 +77,18 @@ LaunchStatus bwd_typed(const QkNormRopeBwdParams& p, void* ws, size_t ws_bytes, 
 template <typename Launch>
 LaunchStatus launch_qk_norm_rope_fwd(const QkNormRopeFwdParams& p, ElemType type, Launch& launch) {
   if (!shapes_supported(p)) return LaunchStatus::kUnsupported;
-  switch (type) {
-    case ElemType::kFloat32: return fwd_typed<float>(p, launch);
-    case ElemType::kBFloat16: return fwd_typed<lf::bf16>(p, launch);
-    case ElemType::kFloat16: return fwd_typed<lf::fp16>(p, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return elem_type_switch<float, lf::bf16, lf::fp16>(type, LaunchStatus::kUnsupported, [&](auto t) {
+    return fwd_typed<typename decltype(t)::type>(p, launch);
+  });
 }
 
 template <typename Launch>
 LaunchStatus launch_qk_norm_rope_bwd(const QkNormRopeBwdParams& p, ElemType type, void* ws, size_t ws_bytes,
                                      Launch& launch) {
   if (!shapes_supported(p)) return LaunchStatus::kUnsupported;
-  switch (type) {
-    case ElemType::kFloat32: return bwd_typed<float>(p, ws, ws_bytes, launch);
-    case ElemType::kBFloat16: return bwd_typed<lf::bf16>(p, ws, ws_bytes, launch);
-    case ElemType::kFloat16: return bwd_typed<lf::fp16>(p, ws, ws_bytes, launch);
-  }
-  return LaunchStatus::kUnsupported;
+  return elem_type_switch<float, lf::bf16, lf::fp16>(type, LaunchStatus::kUnsupported, [&](auto t) {
+    return bwd_typed<typename decltype(t)::type>(p, ws, ws_bytes, launch);
+  });
 }
 
-}  // namespace lavin_fast::rope_simt
+}  // namespace lavin_fast::rope_kernels

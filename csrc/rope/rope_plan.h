@@ -10,7 +10,7 @@
 
 #include "rope/rope_params.h"
 
-namespace lavin_fast::rope_simt {
+namespace lavin_fast::rope_kernels {
 
 // A row is handled by a group of G threads (a multiple of 32); thread t owns the row's vectors
 // t, t + G, ... (V elements each: 16 bytes when shapes and pointers allow, else 1). The row is staged
@@ -103,4 +103,4 @@ inline bool bwd_vectorizable(const QkNormRopeBwdParams& p, int v) {
          rows_aligned(p.grad_x, p.width, v);
 }
 
-}  // namespace lavin_fast::rope_simt
+}  // namespace lavin_fast::rope_kernels

@@ -1,5 +1,5 @@
 // The qk_norm_rope CUDA kernels run by the SIMT emulator (rope_simt_launch.cpp), with the CUDA
-// launcher's geometry (rope_launch.h). Torch-free; called by the simt backend (rope_simt.cpp).
+// launcher's geometry (rope_launch.h). Torch-free; called by the simt backend (rope_register.cpp).
 #pragma once
 
 #include <cstdint>

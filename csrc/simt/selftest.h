@@ -1,8 +1,8 @@
 // Self-tests of the SIMT emulator: kernels in the dialect proving that the emulator catches what it
 // claims to (a missing barrier changes results between schedules, a divergent barrier or a collective
 // naming an exited lane is reported, ...) and that its shuffles, votes, shared memory and conversions
-// follow CUDA. Compiled into the extension so that pytest (lavin_fast._C.simt_selftest) and CTest
-// (csrc/tests/test_simt.cpp) run the same list.
+// follow CUDA. Compiled into the extension so that pytest (through the test-only submodule
+// lavin_fast._C.testing) and CTest (csrc/tests/test_simt.cpp) run the same list.
 #pragma once
 
 #include <vector>

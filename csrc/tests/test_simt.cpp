@@ -1,5 +1,5 @@
 // The SIMT emulator's self-tests (csrc/simt/selftest.cpp), as one CTest test; pytest runs the same
-// list through lavin_fast._C.simt_selftest (tests/test_simt.py).
+// list through lavin_fast._C.testing.simt_selftest (tests/test_simt.py).
 #include <cstdio>
 #include <stdexcept>
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "attention/attention_plan.h"
 #include "attention/attention_simt_launch.h"
 
 namespace {
@@ -88,7 +89,7 @@ void run(int D) {
     bool ok = lavin_fast::simt::attention_fwd(p, s, 7);
     for (bool det : {false, true}) {
       p.deterministic = det;
-      std::vector<float> ws(lavin_fast::simt::attention_bwd_workspace_floats(p), 0.f);
+      std::vector<float> ws(lavin_fast::attention_kernels::bwd_workspace_floats_for(p), 0.f);
       p.workspace = ws.data();
       p.workspace_floats = static_cast<int64_t>(ws.size());
       ok = ok && lavin_fast::simt::attention_bwd(p, s, 7);

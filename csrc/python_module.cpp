@@ -1,5 +1,7 @@
-// The operator schemas of lavin_fast (one library, every op), and the Python module `lavin_fast._C`
-// whose import loads them. Kernels register per dispatch key next to their code (csrc/<op>/).
+// The Python module `lavin_fast._C`, whose import loads the operator library (declared here, defined
+// op by op in csrc/<op>/), with the few functions Python asks of the build: the CPU kernels' instruction
+// set, whether CUDA was compiled in, the simt backend switch, and, in the submodule `_C.testing`, the
+// hooks only the tests use (output poisoning, the SIMT emulator's self-tests).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -10,25 +12,9 @@
 #include "simt/mode.h"
 #include "simt/selftest.h"
 
-TORCH_LIBRARY(lavin_fast, m) {
-  // RMSNorm family (csrc/norms). Each forward also returns rstd (fp32, x.shape[:-1]) for the backward.
-  m.def("rms_norm(Tensor x, Tensor? weight, float eps) -> (Tensor, Tensor)");
-  m.def(
-      "rms_norm_backward(Tensor grad_y, Tensor x, Tensor? weight, Tensor rstd, "
-      "bool weight_requires_grad) -> (Tensor, Tensor)");
-  m.def(
-      "rms_norm_modulate(Tensor x, Tensor scale, Tensor? shift, Tensor? cu_seqlens, float eps) "
-      "-> (Tensor, Tensor)");
-  m.def(
-      "rms_norm_modulate_backward(Tensor grad_y, Tensor x, Tensor scale, Tensor? cu_seqlens, "
-      "Tensor rstd, bool scale_requires_grad, bool shift_requires_grad) -> (Tensor, Tensor, Tensor)");
-  m.def(
-      "gated_rms_residual(Tensor residual, Tensor y, Tensor gate, Tensor? cu_seqlens, float eps, "
-      "str gate_act) -> (Tensor, Tensor)");
-  m.def(
-      "gated_rms_residual_backward(Tensor grad_out, Tensor y, Tensor gate, Tensor? cu_seqlens, "
-      "Tensor rstd, str gate_act, bool gate_requires_grad) -> (Tensor, Tensor)");
-}
+// The operator library. Each op defines its schemas next to its kernels' registrations, as fragments
+// (csrc/<op>/*_register.cpp, csrc/linear/linear.cpp).
+TORCH_LIBRARY(lavin_fast, m) {}
 
 namespace {
 
@@ -109,19 +95,35 @@ PyObject* simt_selftest(PyObject*, PyObject* args) {
 
 PyMethodDef kMethods[] = {
     {"cpu_isa", cpu_isa, METH_NOARGS, "Instruction set of the CPU kernels in use (DEFAULT, AVX2, AVX512)."},
-    {"set_poison_outputs", set_poison_outputs, METH_O,
-     "Test hook: fill every kernel output with NaN before the kernel writes it."},
     {"cuda_compiled", cuda_compiled, METH_NOARGS, "Whether the CUDA kernels were compiled in."},
     {"simt_set_mode", simt_set_mode, METH_VARARGS,
      "simt_set_mode(enabled, schedule, seed): run the CPU ops' CUDA kernels under the SIMT emulator."},
     {"simt_mode", simt_mode, METH_NOARGS, "(enabled, schedule, seed) of the SIMT backend switch."},
+    {nullptr, nullptr, 0, nullptr}};
+
+// lavin_fast._C.testing: for tests/ only, never called by the package.
+PyMethodDef kTestingMethods[] = {
+    {"set_poison_outputs", set_poison_outputs, METH_O,
+     "Fill every kernel output with NaN before the kernel writes it."},
     {"simt_selftests", simt_selftests, METH_NOARGS, "[(name, expected error or None)] of the SIMT self-tests."},
     {"simt_selftest", simt_selftest, METH_VARARGS,
      "simt_selftest(name, raw): runs a SIMT emulator self-test (RuntimeError if it fails)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_C", "lavin_fast native operators", -1, kMethods};
+PyModuleDef kTestingModule = {PyModuleDef_HEAD_INIT, "_C.testing", "lavin_fast test hooks (tests/ only)", -1,
+                              kTestingMethods};
 
 }  // namespace
 
-PyMODINIT_FUNC PyInit__C(void) { return PyModule_Create(&kModule); }
+PyMODINIT_FUNC PyInit__C(void) {
+  PyObject* module = PyModule_Create(&kModule);
+  if (!module) return nullptr;
+  PyObject* testing = PyModule_Create(&kTestingModule);
+  if (!testing || PyModule_AddObject(module, "testing", testing) < 0) {  // steals `testing` on success
+    Py_XDECREF(testing);
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
+}
