@@ -17,53 +17,24 @@ forward 4 * H * D * visible pairs, forward+backward 3.5x that.
 import functools
 import importlib.util
 import itertools
-from dataclasses import dataclass
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from bench.bench_attention import Case  # one case type (sizes, FLOPs) for the CPU and GPU suites
 from lavin_fast.attention import varlen_attention
 
 REL_TOL = 2e-2  # bf16 outputs: |peer - lavin_fast| / |lavin_fast| (Frobenius)
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    lengths: tuple
-    heads: int = 32
-    kv_heads: int = 8
-    head_dim: int = 72
-    frame_tokens: int = 0  # > 0: frame block-causal mask with frames of this many tokens
-
-    @property
-    def total(self):
-        return sum(self.lengths)
-
-    def frames(self):
-        return torch.cat([torch.arange(n) // self.frame_tokens for n in self.lengths]).int()
-
-    def visible_pairs(self):
-        if not self.frame_tokens:
-            return sum(n * n for n in self.lengths)
-        pairs = 0
-        for n in self.lengths:  # a query of frame f sees the keys of frames <= f
-            counts = torch.bincount(torch.arange(n) // self.frame_tokens)
-            pairs += int((counts * counts.cumsum(0)).sum())
-        return pairs
-
-    def flops(self, passes):
-        fwd = 4 * self.heads * self.head_dim * self.visible_pairs()
-        return fwd if passes == "fwd" else 3.5 * fwd
-
-
 # 4 in-context pairs at 512 x 512 = 10 frames of 32 x 32 latent tokens; a NaViT-packed batch of four
 # requests of different sizes; the in-context sequence under the frame block-causal mask.
+RELEASED_HEADS = dict(heads=32, kv_heads=8, head_dim=72)
 CASES = [
-    Case("released 10x1024", (10240,)),
-    Case("packed 4096+3072+2048+1024", (4096, 3072, 2048, 1024)),
-    Case("released 10x1024 frame-causal", (10240,), frame_tokens=1024),
+    Case("released 10x1024", (10240,), **RELEASED_HEADS),
+    Case("packed 4096+3072+2048+1024", (4096, 3072, 2048, 1024), **RELEASED_HEADS),
+    Case("released 10x1024 frame-causal", (10240,), frame_tokens=1024, **RELEASED_HEADS),
 ]
 QUICK_CASES = {"released 10x1024", "packed 4096+3072+2048+1024"}
 IMPLS = ("lavin_fast", "sdpa_flash", "sdpa_cudnn", "flex", "flash_attn")
