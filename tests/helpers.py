@@ -119,6 +119,17 @@ def with_backends(names, values=((),)):
 ATTENTION_BACKENDS = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
+# The start of a Python program (python -c) that runs as if lavin_fast._C had never been built.
+WITHOUT_EXTENSION_PRELUDE = r"""
+import importlib.abc, sys
+class NoExtension(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "lavin_fast._C":
+            raise ModuleNotFoundError("No module named 'lavin_fast._C'")
+sys.meta_path.insert(0, NoExtension())
+"""
+
+
 def run_isa_variant(isa, check):
     """Runs tests.isa_checks.<check>() in a subprocess whose CPU kernels are the `isa` variant (DEFAULT,
     AVX2, AVX512: ATEN_CPU_CAPABILITY picks them once per process), outputs poisoned. The subprocess

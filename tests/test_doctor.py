@@ -14,6 +14,7 @@ import torch
 
 from lavin_fast import doctor
 from lavin_fast.cli import main
+from tests.helpers import WITHOUT_EXTENSION_PRELUDE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -270,13 +271,7 @@ def test_probe_runs_a_kernel():
 
 
 # Runs `lavin-fast doctor` as if lavin_fast._C had never been built.
-WITHOUT_EXTENSION = r"""
-import importlib.abc, sys
-class NoExtension(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "lavin_fast._C":
-            raise ModuleNotFoundError("No module named 'lavin_fast._C'")
-sys.meta_path.insert(0, NoExtension())
+WITHOUT_EXTENSION = WITHOUT_EXTENSION_PRELUDE + r"""
 from lavin_fast.cli import main
 sys.exit(main(["doctor"]))
 """

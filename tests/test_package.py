@@ -6,17 +6,12 @@ import subprocess
 import sys
 
 from lavin_fast import _C
+from tests.helpers import WITHOUT_EXTENSION_PRELUDE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Imports lavin_fast as if lavin_fast._C had never been built.
-WITHOUT_EXTENSION = r"""
-import importlib.abc, sys
-class NoExtension(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "lavin_fast._C":
-            raise ModuleNotFoundError("No module named 'lavin_fast._C'")
-sys.meta_path.insert(0, NoExtension())
+WITHOUT_EXTENSION = WITHOUT_EXTENSION_PRELUDE + r"""
 try:
     from lavin_fast import rms_norm
 except ImportError as e:
