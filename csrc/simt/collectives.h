@@ -1,6 +1,6 @@
 // Warp collectives of the emulated dialect, all built on one primitive, warp_collective: the lanes
 // named in a mask meet, one function computes every lane's result from every lane's input. Shuffles
-// follow PTX shfl.sync exactly (/work/shared/spec/simt_emulation.md); reading a lane outside the mask
+// follow PTX shfl.sync exactly (docs/spec/simt_emulation.md); reading a lane outside the mask
 // is undefined behaviour on the GPU and an error here.
 #pragma once
 

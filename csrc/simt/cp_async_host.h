@@ -2,7 +2,7 @@
 // `cp.async.wait_group N`) for one CUDA thread, without fibers: the emulator keeps one CpAsyncQueue
 // per emulated thread (copies are per-thread state in PTX too).
 //
-// Emulated conservatively (see /work/shared/spec/simt_emulation.md): issuing a copy POISONS its
+// Emulated conservatively (see docs/spec/simt_emulation.md): issuing a copy POISONS its
 // destination at once (0xFF bytes: NaN as fp32, bf16 and fp16), and the copy itself happens at the
 // wait that retires its group, reading the source as it is then. A kernel that reads a destination
 // before waiting for it sees NaNs and fails its test instead of passing by luck.

@@ -52,7 +52,7 @@ constexpr unsigned kFullMask = 0xffffffffu;
 LF_DEVICE int lane_id() { return static_cast<int>(threadIdx.x) & (kWarpSize - 1); }
 LF_DEVICE int warp_id() { return static_cast<int>(threadIdx.x) / kWarpSize; }
 
-// Shuffles follow PTX shfl.sync (see /work/shared/spec/simt_emulation.md for the exact rules the
+// Shuffles follow PTX shfl.sync (see docs/spec/simt_emulation.md for the exact rules the
 // emulator reproduces). T: 32-bit int / unsigned / float, or 64-bit types (two shuffles).
 template <typename T>
 LF_DEVICE T shfl_xor(unsigned mask, T v, int lane_mask, int width = kWarpSize) {

@@ -1,6 +1,6 @@
 // With _FORTIFY_SOURCE, glibc turns longjmp into __longjmp_chk, which aborts when the target frame is
 // on another stack than the current one: exactly what a fiber switch does. Undefined before any
-// header so that no system header sees it (/work/shared/spec/simt_emulation.md).
+// header so that no system header sees it (docs/spec/simt_emulation.md).
 #undef _FORTIFY_SOURCE
 
 #include "simt/fiber.h"

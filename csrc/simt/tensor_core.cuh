@@ -2,7 +2,7 @@
 // ldmatrix. Under nvcc, inline PTX (sm_80+); under the host SIMT emulator, the warp's lanes meet in the
 // emulator's warp collective and the pure functions of tensor_core_host.h compute every lane's result.
 //
-// Fragment layouts (PTX's; restated in tensor_core_host.h and /work/shared/spec/simt_emulation.md):
+// Fragment layouts (PTX's; restated in tensor_core_host.h and docs/spec/simt_emulation.md):
 //   lf::ldmatrix_x4(a, &tile[lane % 16][8 * (lane / 16)]) on a row-major 16x16 A tile gives the A
 //   fragment; B (16x8) comes from ldmatrix_x2 of an N x K tile (K contiguous, lane l at
 //   &bt[l % 8][8 * (l / 8)]) or ldmatrix_x2_trans of a row-major K x N tile (lane l at &b[l][0]).

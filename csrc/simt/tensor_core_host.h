@@ -1,6 +1,6 @@
 // Host semantics of the warp-wide tensor-core instructions, as pure functions of all 32 lanes'
 // operands (no fibers: the emulator gathers the lanes with its warp collective and calls these; the
-// tests call them directly). Layouts are PTX's, restated in /work/shared/spec/simt_emulation.md. A
+// tests call them directly). Layouts are PTX's, restated in docs/spec/simt_emulation.md. A
 // 32-bit register holds two 16-bit values, the lower index in the low half.
 #pragma once
 
